@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates what is missing.
+PY311 ?= python3.11
+PY310 ?= python3.10
+VENV := .venv
+LAVA := .venv-lava
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench env lava-env clean
+
+$(VENV)/.done: pyproject.toml requirements-dev.txt
+	test -x $(PY) || $(PY311) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements-dev.txt torch==2.13.0
+	$(PY) -m pip install -q --no-deps neurobench==2.3.0
+	$(PY) -m pip install -q -e . --no-deps
+	touch $@
+
+# The Lava engine needs Python 3.10; without it the Lava tests skip and say why.
+$(LAVA)/.done: requirements-lava.txt
+	@if command -v $(PY310) >/dev/null 2>&1; then \
+	  test -x $(LAVA)/bin/python || $(PY310) -m venv $(LAVA); \
+	  $(LAVA)/bin/python -m pip install -q --upgrade pip; \
+	  $(LAVA)/bin/python -m pip install -q -r requirements-lava.txt; \
+	  touch $@; \
+	else echo "python3.10 not found: the Lava engine environment is not created"; fi
+
+env: $(VENV)/.done
+lava-env: $(LAVA)/.done
+
+demo: env lava-env
+	$(PY) examples/demo.py
+
+test: env lava-env
+	$(PY) -m pytest -q
+
+bench: env lava-env
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(LAVA) build *.egg-info
