@@ -1,13 +1,15 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each creates what is missing.
 PY311 ?= python3.11
-PY310 ?= python3.10
+# A working python3.10: the PATH one, else a pyenv-installed 3.10 (pyenv shims may not expose it).
+PY310 ?= $(shell for c in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+  $$c -c 'import sys' >/dev/null 2>&1 && echo $$c && break; done)
 VENV := .venv
 LAVA := .venv-lava
 PY := $(VENV)/bin/python
 
 .PHONY: demo test bench env lava-env clean
 
-$(VENV)/.done: pyproject.toml requirements-dev.txt
+$(VENV)/.done: pyproject.toml setup.py requirements-dev.txt
 	test -x $(PY) || $(PY311) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
@@ -18,11 +20,11 @@ $(VENV)/.done: pyproject.toml requirements-dev.txt
 
 # The Lava engine needs Python 3.10; without it the Lava tests skip and say why.
 $(LAVA)/.done: requirements-lava.txt
-	@if command -v $(PY310) >/dev/null 2>&1; then \
+	@if [ -n "$(PY310)" ]; then \
 	  test -x $(LAVA)/bin/python || $(PY310) -m venv $(LAVA); \
 	  $(LAVA)/bin/python -m pip install -q --upgrade pip; \
 	  $(LAVA)/bin/python -m pip install -q -r requirements-lava.txt; \
-	  touch $@; \
+	  touch $@ || exit 1; \
 	else echo "python3.10 not found: the Lava engine environment is not created"; fi
 
 env: $(VENV)/.done

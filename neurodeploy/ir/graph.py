@@ -1,0 +1,101 @@
+"""The normalized graph every backend and simulator consumes.
+
+A `Graph` is a NIR graph after repair and normalization (see `neurodeploy.ir.normalize`):
+- nested subgraphs are flattened; inner nodes are named ``"outer.inner"``;
+- every node has a known input and output shape, without batch dimension;
+- neuron parameters are full arrays of the neuron shape (scalars broadcast);
+- evaluation order is fixed: a topological order of the graph with its recurrent (cycle-closing)
+  edges removed; those edges are listed in ``delayed`` and deliver the previous step's value.
+
+Nodes stay `nir` node objects (or neurodeploy dialect nodes), so the vocabulary is NIR's own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+
+from ..errors import InvalidModel
+from ..semantics import Semantics
+
+NEURON_TYPES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
+SPIKING_TYPES = (nir.LIF, nir.IF, nir.CubaLIF)
+WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, nir.NIRNode]
+    edges: list[tuple[str, str]]
+    in_shape: dict[str, tuple[int, ...]]
+    out_shape: dict[str, tuple[int, ...]]
+    semantics: Semantics = field(default_factory=Semantics)
+    metadata: dict = field(default_factory=dict)
+    order: list[str] = field(init=False)
+    delayed: set[tuple[str, str]] = field(init=False)
+
+    def __post_init__(self):
+        for s, d in self.edges:
+            for n in (s, d):
+                if n not in self.nodes:
+                    raise InvalidModel(f"edge ({s!r} -> {d!r}) names a node that does not exist", where=n)
+        self.order, self.delayed = evaluation_order(list(self.nodes), self.edges, self.inputs)
+
+    @property
+    def inputs(self) -> list[str]:
+        return sorted(n for n, node in self.nodes.items() if isinstance(node, nir.Input))
+
+    @property
+    def outputs(self) -> list[str]:
+        return sorted(n for n, node in self.nodes.items() if isinstance(node, nir.Output))
+
+    def predecessors(self, name: str) -> list[str]:
+        return [s for s, d in self.edges if d == name]
+
+    def successors(self, name: str) -> list[str]:
+        return [d for s, d in self.edges if s == name]
+
+    def size(self, name: str) -> int:
+        return int(np.prod(self.out_shape[name], dtype=np.int64))
+
+    def neurons(self) -> list[str]:
+        """Names of stateful neuron nodes (NIR neuron types and dialect cells), in evaluation order."""
+        return [n for n in self.order if is_neuron(self.nodes[n])]
+
+
+def is_neuron(node) -> bool:
+    return isinstance(node, NEURON_TYPES) or getattr(node, "is_neuron", False)
+
+
+def evaluation_order(names: list[str], edges: list[tuple[str, str]], roots: list[str]):
+    """Topological order after removing cycle-closing edges, found by a deterministic DFS.
+
+    The DFS starts at the graph inputs (then any node not reached, in name order); an edge that
+    reaches a node still on the DFS stack closes a cycle and becomes a delayed edge. For the NIR
+    RNN convention (input -> lif -> w_rec -> lif) this delays ``w_rec -> lif``, as nirtorch does.
+    """
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for s, d in edges:
+        succ[s].append(d)
+    state: dict[str, int] = {}  # 1 on stack, 2 done
+    post: list[str] = []
+    delayed: set[tuple[str, str]] = set()
+    for root in list(roots) + sorted(names):
+        if root in state:
+            continue
+        stack = [(root, iter(succ[root]))]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[node] = 2
+                post.append(node)
+            elif state.get(nxt) == 1:
+                delayed.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+    return post[::-1], delayed
