@@ -79,17 +79,22 @@ def get(name: str) -> Backend:
     return importlib.import_module(f"neurodeploy.backends.{name}").BACKEND
 
 
-def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
-            overwrite: bool = False) -> art.Artifact:
-    """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
-    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
+def resolve(target: str | tg.Target) -> tuple[tg.Target, Backend]:
+    """The target description and its installed backend, or a clear error saying what is known."""
     t = target if isinstance(target, tg.Target) else tg.load(target)
     known = installed()
     if t.backend not in known:
         raise TargetError(f"target {t.name} needs backend {t.backend!r}, which is not installed",
                           hint=f"known targets: {', '.join(tg.available())}; installed backends: "
                                f"{', '.join(known) or 'none'}")
-    backend = get(t.backend)
+    return t, get(t.backend)
+
+
+def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
+            overwrite: bool = False) -> art.Artifact:
+    """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
+    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
+    t, backend = resolve(target)
     options = dict(options or {})
     for rule in backend.check(graph, t, options):
         rule.raise_if_violated()
