@@ -1,0 +1,95 @@
+"""Flatten nested NIR subgraphs into one level, then drop the subgraphs' inner ports.
+
+A subgraph is addressed from outside by its name only; its single inner Input receives what
+flows into it and its single inner Output sends what flows out (NIR 1.0.8 implements nothing
+else: multi-port subgraphs raise NotImplementedError there too). Inner node names become
+``"outer.inner"``. The inner ports are kept by `flatten` so shape inference can check them, and
+removed by `drop_inner_ports` (edges rewired around them).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import nir
+
+from ..errors import InvalidModel, UnsupportedNode
+
+
+@dataclass
+class Flat:
+    nodes: dict[str, nir.NIRNode]
+    edges: list[tuple[str, str]]
+    paths: dict[str, tuple[str, ...]]  # flat name -> names from the top level down
+
+    def inner_ports(self) -> list[str]:
+        return [n for n, node in self.nodes.items()
+                if len(self.paths[n]) > 1 and isinstance(node, (nir.Input, nir.Output))]
+
+
+def flatten(graph: nir.NIRGraph) -> Flat:
+    flat = Flat({}, [], {})
+    _walk(graph, (), flat)
+    return flat
+
+
+def _join(path: tuple[str, ...]) -> str:
+    return ".".join(path)
+
+
+def _port(graph: nir.NIRGraph, path: tuple[str, ...], kind) -> tuple[str, ...]:
+    ports = [n for n, node in graph.nodes.items() if isinstance(node, kind)]
+    if len(ports) != 1:
+        raise UnsupportedNode(f"subgraph has {len(ports)} {kind.__name__} nodes; NIR defines only "
+                              f"single-{kind.__name__.lower()} subgraphs", where=_join(path))
+    sub = graph.nodes[ports[0]]
+    return _port(sub, path + (ports[0],), kind) if isinstance(sub, nir.NIRGraph) else path + (ports[0],)
+
+
+def _walk(graph: nir.NIRGraph, prefix: tuple[str, ...], flat: Flat) -> None:
+    for name, node in graph.nodes.items():
+        path = prefix + (name,)
+        if isinstance(node, nir.NIRGraph):
+            _walk(node, path, flat)
+            continue
+        key = _join(path)
+        if key in flat.nodes:
+            raise InvalidModel(f"two nodes are named {key!r} once subgraphs are flattened", where=key)
+        flat.nodes[key] = _renamed_refs(node, prefix)
+        flat.paths[key] = path
+    for s, d in graph.edges:
+        src, dst = prefix + (s,), prefix + (d,)
+        if isinstance(graph.nodes[s], nir.NIRGraph):
+            src = _port(graph.nodes[s], src, nir.Output)
+        if isinstance(graph.nodes[d], nir.NIRGraph):
+            dst = _port(graph.nodes[d], dst, nir.Input)
+        flat.edges.append((_join(src), _join(dst)))
+
+
+def _renamed_refs(node, prefix: tuple[str, ...]):
+    """Dialect fields naming other nodes are relative to their own level: make them flat."""
+    if not prefix or not getattr(node, "REFS", ()):
+        return node
+    changes = {}
+    for f in node.REFS:
+        v = getattr(node, f)
+        changes[f] = _join(prefix + (v,)) if isinstance(v, str) else tuple(_join(prefix + (x,)) for x in v)
+    return dataclasses.replace(node, **changes)
+
+
+def drop_inner_ports(flat: Flat) -> Flat:
+    """Remove subgraph Input/Output nodes, connecting each predecessor to each successor."""
+    nodes, edges = dict(flat.nodes), list(flat.edges)
+    for port in flat.inner_ports():
+        preds = [s for s, d in edges if d == port]
+        succs = [d for s, d in edges if s == port]
+        edges = [e for e in edges if port not in e]
+        for p in preds:
+            for s in succs:
+                if (p, s) in edges:
+                    raise UnsupportedNode(f"removing subgraph port {port!r} would duplicate the edge "
+                                          f"({p!r} -> {s!r})", where=port)
+                edges.append((p, s))
+        del nodes[port]
+    return Flat(nodes, edges, {n: flat.paths[n] for n in nodes})
+

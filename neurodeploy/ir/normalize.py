@@ -1,0 +1,57 @@
+"""From a (nested, possibly sloppy) `nir.NIRGraph` to the normalized `Graph` backends consume.
+
+Steps: reject NaN/inf parameters, flatten subgraphs, infer and repair shapes (`repair.infer`),
+remove the subgraphs' inner ports, attach the run semantics. The result is described in
+`neurodeploy.ir.graph`; the repairs made are listed in ``Graph.metadata["repairs"]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from ..errors import InvalidModel, UsageError
+from ..semantics import Semantics
+from .flatten import drop_inner_ports, flatten
+from .graph import Graph
+from .repair import infer
+
+
+def normalize(graph: nir.NIRGraph, semantics: Semantics | None = None, *,
+              repairs: list[str] | None = None) -> Graph:
+    """`repairs` (those already made by the reader) are kept in front of the ones made here."""
+    if not isinstance(graph, nir.NIRGraph):
+        raise UsageError(f"normalize expects a nir.NIRGraph, got {type(graph).__name__}")
+    repairs = list(repairs or [])
+    flat = flatten(graph)
+    if not flat.nodes:
+        raise InvalidModel("empty graph: no nodes")
+    for name, node in flat.nodes.items():
+        check_finite(node, name)
+    inf = infer(flat, repairs)
+    flat = drop_inner_ports(inf.flat)
+    metadata = {**graph.metadata, "repairs": repairs}
+    return Graph(nodes=flat.nodes, edges=flat.edges,
+                 in_shape={n: inf.in_shape[n] for n in flat.nodes},
+                 out_shape={n: inf.out_shape[n] for n in flat.nodes},
+                 semantics=semantics or Semantics(), metadata=metadata)
+
+
+def load(path: str | Path, semantics: Semantics | None = None) -> Graph:
+    """Read a `.nir` file (stock or neurodeploy dialect) and normalize it."""
+    from .reader import read
+
+    graph, repairs = read(path, report=True)
+    g = normalize(graph, semantics, repairs=repairs)
+    g.metadata["source"] = str(path)
+    return g
+
+
+def check_finite(node, name: str) -> None:
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name, None)
+        if isinstance(v, (np.ndarray, float, np.floating)) and np.asarray(v).dtype.kind == "f" \
+                and not np.all(np.isfinite(v)):
+            raise InvalidModel(f"parameter {f.name!r} contains NaN or infinity", where=name)

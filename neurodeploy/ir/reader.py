@@ -1,0 +1,309 @@
+"""Read a `.nir` (HDF5) file into a nested `nir.NIRGraph`, tolerating what real exporters write.
+
+We read the HDF5 ourselves instead of calling `nir.read` because nir's reader fails on unknown
+types with a bare AssertionError, cannot read the neurodeploy dialect, and lets any malformed
+dataset escape as whatever h5py or numpy raise. Here every problem becomes an `InvalidModel` (or
+`UnsupportedNode`) naming the file and node, and declared sizes are checked before anything is
+allocated (see `_dataset`). Repairs that need only the node itself (legacy missing ``v_reset``,
+scalars mixed with per-neuron arrays) are made here; shape repairs are in `neurodeploy.ir.repair`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+
+from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
+from . import dialect
+from .shapes import MAX_ELEMENTS, NEURON_PARAMS, check_size
+
+MAX_DEPTH = 16  # nesting of subgraphs; also stops hard-link loops in a hostile file
+# A dataset may declare more bytes than it stores only as far as compression can explain:
+# deflate tops out near 1032:1, so anything beyond 2048:1 (and above 1 MiB) is a lie.
+MAX_INFLATION = 2048
+SMALL_BYTES = 1 << 20
+
+SENTINEL = "neurodeploy_dialect"
+MARKER = "this_file_uses_the_neurodeploy_dialect: read it with neurodeploy.ir.read"
+
+# Stored field -> value kind, for every stock NIR 1.0.8 type. Trailing "?" = optional.
+_NEURON = {t.__name__: dict.fromkeys(p, "array") for t, p in NEURON_PARAMS.items()}
+_CONV = {"input_shape?": "ints", "weight": "array", "stride": "ints", "padding": "pad",
+         "dilation": "ints", "groups": "int", "bias": "array"}
+_POOL = {"kernel_size": "ints", "stride": "ints", "padding": "ints"}
+STOCK_FIELDS: dict[str, dict[str, str]] = {
+    "Input": {"shape": "shape"},
+    "Output": {"shape": "shape"},
+    "Affine": {"weight": "array", "bias": "array"},
+    "Linear": {"weight": "array"},
+    **_NEURON,
+    "Conv1d": _CONV,
+    "Conv2d": _CONV,
+    "SumPool2d": _POOL,
+    "AvgPool2d": _POOL,
+    "Flatten": {"input_type?": "shape", "start_dim?": "int", "end_dim?": "int"},
+}
+for _t in ("IF", "LIF", "CubaLIF"):
+    STOCK_FIELDS[_t] = {k + ("?" if k == "v_reset" else ""): v for k, v in STOCK_FIELDS[_t].items()}
+for _t in ("CubaLI", "CubaLIF"):
+    STOCK_FIELDS[_t] = {k + ("?" if k == "w_in" else ""): v for k, v in STOCK_FIELDS[_t].items()}
+
+
+def read(path: str | Path, report: bool = False):
+    """Read `path` into a `nir.NIRGraph` with repairs applied.
+
+    With ``report=True`` returns ``(graph, repairs)``, repairs being human-readable strings.
+    """
+    from .repair import repair_nested
+
+    tree = read_tree(path)
+    repairs: list[str] = []
+    graph = build_graph(tree, "", repairs, 0, top=True)
+    graph = repair_nested(graph, repairs)
+    return (graph, repairs) if report else graph
+
+
+# --- HDF5 -> plain tree (dicts of numpy values), every h5py call guarded -----------------------
+
+def read_tree(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidModel("model file not found", where=str(path))
+    where = str(path)
+    try:
+        if not h5py.is_hdf5(p):
+            raise InvalidModel("not an HDF5 file (a .nir model is HDF5)", where=where)
+        with h5py.File(p, "r") as f:
+            if "node" not in f or not isinstance(f.get("node", getlink=True), h5py.HardLink):
+                raise InvalidModel("no '/node' group: not a NIR file", where=where)
+            node = f["node"]
+            if not isinstance(node, h5py.Group):
+                raise InvalidModel("'/node' is not a group: not a NIR file", where=where)
+            return _group(node, where, 0)
+    except NeuroDeployError:
+        raise
+    except Exception as e:  # h5py/HDF5 raise OSError, KeyError, RuntimeError, ... on corrupt files
+        raise InvalidModel(f"cannot read the HDF5 file, it is truncated or corrupt ({type(e).__name__}: {e})",
+                           where=where) from None
+
+
+def _group(g: h5py.Group, where: str, depth: int) -> dict:
+    if depth > 2 * MAX_DEPTH + 4:
+        raise InvalidModel(f"groups nested deeper than {MAX_DEPTH} graphs", where=f"{where}:{g.name}")
+    out = {}
+    for key in g.keys():
+        link = g.get(key, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise InvalidModel(f"{type(link).__name__} {key!r} is not allowed in a model file",
+                               where=f"{where}:{g.name}")
+        item = g[key]
+        if isinstance(item, h5py.Group):
+            out[key] = _group(item, where, depth + 1)
+        elif isinstance(item, h5py.Dataset):
+            out[key] = _dataset(item, where)
+        else:
+            raise InvalidModel(f"unexpected HDF5 object {key!r}", where=f"{where}:{g.name}")
+    return out
+
+
+def _dataset(ds: h5py.Dataset, where: str):
+    """Read one dataset after checking its declared size against limits and stored bytes."""
+    here = f"{where}:{ds.name}"
+    if ds.shape is None:
+        raise InvalidModel("empty dataspace", where=here)
+    n = math.prod(ds.shape)
+    if n > MAX_ELEMENTS:
+        raise InvalidModel(f"declares {n} elements, above the limit of {MAX_ELEMENTS}", where=here,
+                           hint="see docs/ir.md, 'Limits'")
+    is_str = h5py.check_string_dtype(ds.dtype) is not None
+    if not is_str and ds.dtype.kind not in "biuf":
+        raise InvalidModel(f"unsupported dataset type {ds.dtype}", where=here)
+    declared = n * ds.dtype.itemsize
+    if declared > SMALL_BYTES and declared > MAX_INFLATION * ds.id.get_storage_size():
+        raise InvalidModel(f"declares {declared} bytes but stores only {ds.id.get_storage_size()}",
+                           where=here, hint="the file is corrupt or hostile")
+    v = ds[()]
+    if is_str:
+        if isinstance(v, bytes):
+            return v.decode("utf-8")
+        return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b),
+                            otypes=[object])(v) if v.size else np.empty(v.shape, dtype=object)
+    return v
+
+
+# --- plain tree -> nir nodes --------------------------------------------------------------------
+
+def build_graph(tree: dict, where: str, repairs: list[str], depth: int, top: bool = False) -> nir.NIRGraph:
+    if depth > MAX_DEPTH:
+        raise InvalidModel(f"subgraphs nested deeper than {MAX_DEPTH}", where=where or None)
+    nodes_tree = tree.get("nodes")
+    if not isinstance(nodes_tree, dict):
+        raise InvalidModel("graph has no 'nodes' group", where=where or None)
+    if top and SENTINEL in nodes_tree:
+        _check_sentinel(nodes_tree.pop(SENTINEL))
+    nodes = {}
+    for name, sub in nodes_tree.items():
+        here = f"{where}.{name}" if where else name
+        if not isinstance(sub, dict):
+            raise InvalidModel("node entry is a dataset, expected a group", where=here)
+        nodes[name] = build_node(sub, here, repairs, depth)
+    if not nodes:
+        raise InvalidModel("empty graph: no nodes", where=where or None)
+    edges = _edges(tree.get("edges"), nodes, where)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(tree, where), type_check=False)
+
+
+def _check_sentinel(entry) -> None:
+    v = entry.get(MARKER) if isinstance(entry, dict) else None
+    if v is None or np.ndim(v) != 0 or np.asarray(v).dtype.kind not in "iu":
+        raise InvalidModel("malformed neurodeploy dialect marker", where=SENTINEL)
+    if int(v) > dialect.VERSION:
+        raise UnsupportedNode(f"file uses neurodeploy dialect version {int(v)}; this neurodeploy reads "
+                              f"up to version {dialect.VERSION}", where=SENTINEL,
+                              hint="upgrade neurodeploy")
+
+
+def _edges(raw, nodes: dict, where: str) -> list[tuple[str, str]]:
+    if raw is None or isinstance(raw, np.ndarray) and raw.size == 0:
+        return []
+    if not isinstance(raw, np.ndarray) or raw.dtype != object or raw.ndim != 2 or raw.shape[1] != 2:
+        raise InvalidModel("'edges' must be an (N, 2) array of node names", where=where or None)
+    edges, seen = [], set()
+    for s, d in raw.reshape(-1, 2).tolist():
+        for n in (s, d):
+            if n not in nodes:
+                raise InvalidModel(f"dangling edge ({s!r} -> {d!r}): no node named {n!r}",
+                                   where=f"{where}.{n}" if where else n)
+        if (s, d) in seen:
+            raise InvalidModel(f"duplicate edge ({s!r} -> {d!r})", where=f"{where}.{d}" if where else d)
+        seen.add((s, d))
+        edges.append((s, d))
+    return edges
+
+
+def _metadata(tree: dict, where: str) -> dict:
+    md = tree.get("metadata", {})
+    if not isinstance(md, dict):
+        raise InvalidModel("'metadata' must be a group", where=where or None)
+    return md
+
+
+def build_node(tree: dict, where: str, repairs: list[str], depth: int) -> nir.NIRNode:
+    t = tree.get("type")
+    if not isinstance(t, str):
+        raise InvalidModel("node has no 'type' string", where=where)
+    if t == "NIRGraph":
+        return build_graph(tree, where, repairs, depth + 1)
+    if t in STOCK_FIELDS:
+        spec, cls = STOCK_FIELDS[t], getattr(nir, t)
+    elif t.startswith(dialect.TYPE_PREFIX) and t[len(dialect.TYPE_PREFIX):] in dialect.REGISTRY:
+        cls = dialect.REGISTRY[t[len(dialect.TYPE_PREFIX):]]
+        spec = cls.FIELDS
+    elif t.startswith(dialect.TYPE_PREFIX):
+        raise UnsupportedNode(f"unknown neurodeploy dialect node type {t!r}", where=where,
+                              hint=f"written by a newer neurodeploy? this one reads dialect version "
+                                   f"{dialect.VERSION}; upgrade, or keep this part on the host")
+    else:
+        raise UnsupportedNode(f"unknown node type {t!r} (not a NIR 1.0.8 type)", where=where,
+                              hint="from a newer NIR or a custom exporter? express it with NIR/"
+                                   "neurodeploy dialect nodes (docs/dialect.md) or keep it on the host")
+    values = {}
+    for key, kind in spec.items():
+        name = key.rstrip("?")
+        if name in tree:
+            values[name] = convert(tree[name], kind, name, where)
+        elif not key.endswith("?"):
+            raise InvalidModel(f"{t} node is missing field {name!r}", where=where)
+    unknown = sorted(set(tree) - {k.rstrip("?") for k in spec} - {"type", "metadata"})
+    if unknown:
+        repairs.append(f"{where}: ignored unknown fields {', '.join(unknown)} of {t}")
+    metadata = _metadata(tree, where)
+    try:
+        return _construct(cls, values, metadata, where, repairs)
+    except NeuroDeployError as e:
+        raise InvalidModel(f"bad {t} node: {e}", where=where) from None
+    except (ValueError, TypeError, AssertionError, AttributeError, IndexError) as e:
+        raise InvalidModel(f"bad {t} node: {type(e).__name__}: {e}", where=where) from None
+
+
+def _construct(cls, values: dict, metadata: dict, where: str, repairs: list[str]):
+    if cls is nir.Input:
+        return nir.Input(input_type={"input": np.array(values["shape"])}, metadata=metadata)
+    if cls is nir.Output:
+        return nir.Output(output_type={"output": np.array(values["shape"])}, metadata=metadata)
+    if cls is nir.Flatten:
+        t = values.pop("input_type", None)
+        return nir.Flatten(input_type={"input": None if t is None else np.array(t)}, metadata=metadata,
+                           **values)
+    if cls in NEURON_PARAMS:
+        _broadcast_mixed(values, where, repairs)
+        if "v_threshold" in values and "v_reset" not in values:
+            values["v_reset"] = np.zeros_like(values["v_threshold"])
+            repairs.append(f"{where}: legacy file without v_reset, set to 0")
+    if cls in (nir.Conv1d, nir.Conv2d) and values.get("input_shape") is not None:
+        values["input_shape"] = check_size(np.atleast_1d(values["input_shape"]), where, "input_shape")
+        if cls is nir.Conv1d:
+            values["input_shape"] = values["input_shape"][0]
+    return cls(**values, metadata=metadata)
+
+
+def _broadcast_mixed(values: dict, where: str, repairs: list[str]) -> None:
+    """0-d parameters next to per-neuron arrays take the arrays' shape (exporters mix them)."""
+    shapes = {v.shape for v in values.values()} - {()}
+    if len(shapes) > 1:
+        raise InvalidModel(f"parameters have different shapes: "
+                           f"{ {k: v.shape for k, v in values.items()} }", where=where)
+    if shapes:
+        shape = shapes.pop()
+        scalars = [k for k, v in values.items() if v.shape == ()]
+        for k in scalars:
+            values[k] = np.full(shape, values[k], dtype=values[k].dtype)
+        if scalars:
+            repairs.append(f"{where}: broadcast scalar {', '.join(scalars)} to shape {shape}")
+
+
+def convert(v, kind: str, name: str, where: str):
+    """Check a stored value against its expected kind; return it in the form nir expects."""
+    def bad(what: str):
+        return InvalidModel(f"field {name!r} must be {what}, got {_describe(v)}", where=where)
+
+    if kind in ("str", "strs", "pad") and isinstance(v, str):
+        if kind == "pad" and v not in ("same", "valid"):
+            raise bad("'same', 'valid' or integers")
+        return (v,) if kind == "strs" else v
+    if kind == "strs":
+        if isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 1:
+            return tuple(v.tolist())
+        raise bad("a list of names")
+    if kind == "str":
+        raise bad("a string")
+    a = np.asarray(v) if isinstance(v, (np.ndarray, np.generic)) else None
+    if a is None or a.dtype.kind not in "biuf":
+        raise bad("numeric")
+    if kind in ("array", "float"):
+        if not np.all(np.isfinite(a)):
+            raise InvalidModel(f"field {name!r} contains NaN or infinity", where=where)
+        if kind == "array":
+            return a
+        if a.size != 1:
+            raise bad("one number")
+        return float(a.reshape(()))
+    if a.ndim > 1 or a.dtype.kind == "f" and not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
+        raise bad("integers")
+    if kind == "int":
+        if a.size != 1:
+            raise bad("one integer")
+        return int(a.reshape(()))
+    if kind == "shape":
+        return check_size(np.atleast_1d(a), where, name)
+    ints = tuple(int(x) for x in np.atleast_1d(a))  # "ints" and "pad"
+    return ints[0] if a.ndim == 0 else ints
+
+
+def _describe(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"array of {v.dtype} with shape {v.shape}"
+    return f"{type(v).__name__} {v!r}"[:80]

@@ -1,0 +1,228 @@
+"""Shape inference over a flattened graph, with the repairs real exporters need.
+
+Repairs (each reported as one line ``"<node>: what was done"``):
+- a batch dimension leaked into an Input (``(1, n)`` feeding an Affine of ``n``) or into an Output
+  or a subgraph port is dropped;
+- scalar parameters of neurons and element-wise nodes are broadcast to the inferred shape;
+- conv ``input_shape``, Flatten ``input_type`` and pool types left empty are inferred;
+- a top-level root without an Input gets one, a top-level leaf without an Output gets one (as
+  NIR's own type inference does).
+What cannot be repaired raises `InvalidModel` naming the node: shape mismatch along an edge
+(also between the summed inputs of one node), shapes nothing determines, bad dialect references.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+
+from ..errors import InvalidModel
+from . import dialect
+from .flatten import Flat, flatten
+from .graph import evaluation_order
+from .shapes import Shape, check_size, declared, elementwise_params, fits, output
+
+
+@dataclass
+class Inference:
+    flat: Flat  # repaired nodes, with added Inputs/Outputs
+    in_shape: dict[str, Shape]
+    out_shape: dict[str, Shape]
+    replaced: set[str]  # names whose node object was replaced by a repaired copy
+    added_edges: list[tuple[str, str]]
+
+
+def infer(flat: Flat, repairs: list[str]) -> Inference:
+    nodes, edges, paths = dict(flat.nodes), list(flat.edges), dict(flat.paths)
+    replaced: set[str] = set()
+    added: list[tuple[str, str]] = []
+
+    def replace(name: str, node, why: str) -> None:
+        nodes[name] = node
+        replaced.add(name)
+        repairs.append(f"{name}: {why}")
+
+    def add(name: str, node, edge: tuple[str, str], why: str) -> None:
+        nodes[name], paths[name] = node, (name,)
+        edges.append(edge)
+        added.append(edge)
+        repairs.append(f"{name}: {why}")
+
+    preds, succs = _adjacency(edges)
+    top = {n for n in nodes if len(paths[n]) == 1}
+    for n in sorted(top):
+        node = nodes[n]
+        if isinstance(node, dialect.STDP):
+            if preds[n] or succs[n]:
+                raise InvalidModel("an STDP rule has no edges; it names its weight node instead", where=n)
+        elif isinstance(node, nir.Input) and not preds[n]:
+            shape = declared(node, n)
+            if len(shape) > 1 and _leaks(n, shape, nodes, succs):
+                replace(n, nir.Input(input_type={"input": np.array(shape[1:])}, metadata=node.metadata),
+                        f"dropped leaked batch dimension: input shape {shape} -> {shape[1:]}")
+        elif not preds[n]:
+            if isinstance(node, nir.Output):
+                raise InvalidModel("Output node has no incoming edge", where=n)
+            decl = declared(node, n)
+            if decl is None or None in decl:
+                raise InvalidModel("node has no input edge and its parameters do not fix its input shape",
+                                   where=n, hint="add an Input node feeding it")
+            name = _unique(f"input_{n}", nodes)
+            add(name, nir.Input(input_type={"input": np.array(decl)}), (name, n),
+                f"added Input {decl} feeding root node {n!r}")
+    preds, succs = _adjacency(edges)
+
+    ins: dict[str, Shape] = {}
+    outs: dict[str, Shape] = {}
+    roots = [n for n, node in nodes.items() if isinstance(node, nir.Input) and not preds[n]]
+    order, _ = evaluation_order(list(nodes), edges, sorted(roots))
+    for _ in range(2):  # the second pass reaches nodes fed only by cycle-closing edges
+        for n in order:
+            node = nodes[n]
+            if n in ins or isinstance(node, dialect.STDP):
+                continue
+            decl = declared(node, n)
+            known = [p for p in preds[n] if p in outs]
+            if known:
+                shape = outs[known[0]]
+                if not fits(shape, decl):
+                    if isinstance(node, (nir.Input, nir.Output)) and decl[1:] == shape:
+                        kind = "input" if isinstance(node, nir.Input) else "output"
+                        arg = {f"{kind}_type": {kind: np.array(shape)}}
+                        replace(n, type(node)(**arg, metadata=node.metadata),
+                                f"dropped leaked batch dimension: {kind} shape {decl} -> {shape}")
+                    else:
+                        raise _mismatch(n, node, known[0], shape, decl)
+            elif decl is not None and None not in decl:
+                shape = decl
+            else:
+                continue
+            ins[n] = check_size(shape, n, "input shape")
+            outs[n] = check_size(output(nodes[n], ins[n], n), n, "output shape")
+
+    for n, node in nodes.items():
+        if n not in ins and not isinstance(node, dialect.STDP):
+            raise InvalidModel("cannot infer this node's shape: no input reaches it and its parameters "
+                               "do not fix it", where=n)
+    for s, d in edges:
+        if outs[s] != ins[d]:
+            raise _mismatch(d, nodes[d], s, outs[s], ins[d])
+    _check_refs(nodes, preds, ins, outs)
+
+    for n in sorted(top):
+        if not succs[n] and not isinstance(nodes[n], (nir.Output, dialect.STDP)):
+            name = _unique(f"output_{n}", nodes)
+            add(name, nir.Output(output_type={"output": np.array(outs[n])}), (n, name),
+                f"added Output {outs[n]} after leaf node {n!r}")
+            ins[name] = outs[name] = outs[n]
+
+    for n in list(nodes):
+        done = _complete(nodes[n], ins.get(n), outs.get(n))
+        if done is not None:
+            node, why = done
+            if why:
+                replace(n, node, why)
+            else:
+                nodes[n] = node
+                replaced.add(n)
+    return Inference(Flat(nodes, edges, paths), ins, outs, replaced, added)
+
+
+def _adjacency(edges):
+    preds, succs = defaultdict(list), defaultdict(list)
+    for s, d in edges:
+        preds[d].append(s)
+        succs[s].append(d)
+    return preds, succs
+
+
+def _unique(name: str, nodes: dict) -> str:
+    out, i = name, 0
+    while out in nodes:
+        out, i = f"{name}_{i}", i + 1
+    return out
+
+
+def _mismatch(n: str, node, pred: str, shape, decl) -> InvalidModel:
+    want = "(" + ", ".join("?" if d is None else str(d) for d in decl) + ("," if len(decl) == 1 else "") + ")"
+    return InvalidModel(f"shape mismatch: {pred!r} delivers shape {tuple(shape)} but this "
+                        f"{type(node).__name__} node takes {want}", where=n)
+
+
+def _leaks(name: str, shape: Shape, nodes: dict, succs) -> bool:
+    """Does the first node downstream whose parameters fix a shape take `shape` minus dim 0?"""
+    seen, todo = {name}, list(succs[name])
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        decl = declared(nodes[n], n)
+        if decl is None and elementwise_params(nodes[n]):
+            todo.extend(succs[n])
+        elif decl is not None:
+            return not fits(shape, decl) and fits(shape[1:], decl)
+    return False
+
+
+def _check_refs(nodes: dict, preds, ins: dict, outs: dict) -> None:
+    for n, node in nodes.items():
+        if isinstance(node, dialect.STDP):
+            w = nodes.get(node.weight)
+            if not isinstance(w, (nir.Affine, nir.Linear)):
+                raise InvalidModel(f"STDP rule names weight node {node.weight!r}, which is not an "
+                                   f"Affine/Linear node of this graph", where=n)
+            ins[n], outs[n] = ins[node.weight], outs[node.weight]
+        elif isinstance(node, dialect.TwoPointCell):
+            missing = [a for a in node.apical if a not in preds[n]]
+            if missing:
+                raise InvalidModel(f"apical inputs {missing} are not predecessors of this cell", where=n)
+
+
+def _complete(node, shape, out):
+    """A copy of `node` with shapes it left open filled in, and the repair note (None if unchanged)."""
+    params = elementwise_params(node)
+    scalars = [p for p in params if np.ndim(getattr(node, p)) == 0]
+    if scalars and shape is not None:
+        new = dataclasses.replace(node, **{p: np.full(shape, getattr(node, p), dtype=np.asarray(
+            getattr(node, p)).dtype) for p in scalars})
+        return new, f"broadcast scalar {', '.join(scalars)} to shape {shape}"
+    if isinstance(node, nir.Conv1d) and node.input_shape is None:
+        return dataclasses.replace(node, input_shape=shape[1]), f"inferred input_shape {shape[1]}"
+    if isinstance(node, nir.Conv2d) and node.input_shape is None:
+        return dataclasses.replace(node, input_shape=shape[1:]), f"inferred input_shape {shape[1:]}"
+    if isinstance(node, nir.Flatten) and node.input_type["input"] is None:
+        return dataclasses.replace(node, input_type={"input": np.array(shape)}), f"inferred input_type {shape}"
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)) and node.output_type["output"] is None:
+        new = copy.copy(node)  # NIR leaves pool types to graph inference by design: not a repair
+        new.input_type, new.output_type = {"input": np.array(shape)}, {"output": np.array(out)}
+        return new, ""
+    return None
+
+
+def repair_nested(graph: nir.NIRGraph, repairs: list[str]) -> nir.NIRGraph:
+    """Apply the repairs to a nested graph, keeping its nesting (what `read` returns)."""
+    inf = infer(flatten(graph), repairs)
+    return _rebuild(graph, (), inf)
+
+
+def _rebuild(graph: nir.NIRGraph, prefix: tuple[str, ...], inf: Inference) -> nir.NIRGraph:
+    nodes = {}
+    for name, node in graph.nodes.items():
+        path = prefix + (name,)
+        key = ".".join(path)
+        if isinstance(node, nir.NIRGraph):
+            nodes[name] = _rebuild(node, path, inf)
+        else:
+            nodes[name] = inf.flat.nodes[key] if key in inf.replaced else node
+    edges = list(graph.edges)
+    if not prefix:
+        for s, d in inf.added_edges:
+            for n in (s, d):
+                nodes.setdefault(n, inf.flat.nodes[n])
+            edges.append((s, d))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
