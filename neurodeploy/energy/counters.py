@@ -15,7 +15,7 @@ from .neurobench import activity, dense_ops_per_step, synaptic_operations
 
 def implied_counters(graph: Graph, result: Result, inputs=None) -> Counters:
     """Totals over the whole run (all batch samples) that the recorded activity implies."""
-    ops = synaptic_operations(graph, result, inputs)
+    ops = synaptic_operations(graph, result, inputs, at_delivery=False)
     traces = [activity(graph, result, n) for n in graph.neurons()]
     steps, batch = traces[0].shape[:2] if traces else (0, 0)
     return {

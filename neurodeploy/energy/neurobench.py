@@ -91,27 +91,38 @@ def activity(graph: Graph, result: Result, name: str, inputs=None) -> np.ndarray
                      hint="record it (record=[...]) or, for the input, pass inputs=")
 
 
-def layer_input(graph: Graph, result: Result, name: str, inputs=None) -> np.ndarray:
-    """What weight node `name` receives: the sum of its predecessors' outputs, a delayed
-    (recurrent) edge shifted by one step with zeros at t=0."""
+def layer_input(graph: Graph, result: Result, name: str, inputs=None, *, at_delivery: bool = False) -> np.ndarray:
+    """What weight node `name` receives per step: the sum of its predecessors' outputs, a delayed
+    (recurrent) edge shifted by one step with zeros at t=0.
+
+    at_delivery: a weight node whose outputs all go through delayed edges (the recurrent weights
+    of an RNN) is then counted at the step its result is delivered, one step later, as snnTorch's
+    RLeaky (and so NeuroBench) evaluates it; a chip counts it when the spike is sent (default)."""
     total = None
     for p in graph.predecessors(name):
         x = np.asarray(activity(graph, result, p, inputs), dtype=np.float64)
         if (p, name) in graph.delayed:
-            x = np.concatenate([np.zeros_like(x[:1]), x[:-1]])
+            x = _shift(x)
         total = x if total is None else total + x
     if total is None:
-        raise UsageError(f"weight node {name!r} has no input edge")
+        raise UsageError(f"weight node {name!r} has no input edge", where=name)
+    succ = graph.successors(name)
+    if at_delivery and succ and all((name, d) in graph.delayed for d in succ):
+        total = _shift(total)
     return total.reshape(total.shape[:2] + tuple(graph.in_shape[name]))
 
 
-def synaptic_operations(graph: Graph, result: Result, inputs=None) -> dict:
+def _shift(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros_like(x[:1]), x[:-1]])
+
+
+def synaptic_operations(graph: Graph, result: Result, inputs=None, *, at_delivery: bool = True) -> dict:
     """NeuroBench SynapticOperations per sample, plus the per-layer split (totals over batch)."""
     mac = ac = dense = 0.0
     layers = {}
     batch = None
     for name in weight_nodes(graph):
-        x = layer_input(graph, result, name, inputs)
+        x = layer_input(graph, result, name, inputs, at_delivery=at_delivery)
         steps, batch = x.shape[:2]
         node, shape = graph.nodes[name], tuple(graph.in_shape[name])
         eff_t = (x != 0).reshape(steps, batch, -1).sum(axis=1) @ fanout(node, shape, dense=False).ravel()
