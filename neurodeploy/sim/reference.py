@@ -1,0 +1,179 @@
+"""The exact float reference simulator: a NIR graph run step by step in NumPy, batch-vectorized.
+
+Every backend's fidelity is measured against this, so it is NumPy only (independent of the
+torch-based peers it is checked against) and follows `graph.semantics` to the letter:
+
+- per step, nodes are evaluated in ``graph.order``; a node's input is the sum over its incoming
+  edges of the sources' outputs, this step's for normal edges and the previous step's for the
+  recurrent edges in ``graph.delayed`` (zeros at t=0);
+- stateless nodes fed only by graph inputs (the usual first weight layer) are evaluated once for
+  all steps as one (T*B)-row operation; that is the same arithmetic, just not repeated T times;
+- neuron equations per integrator: `neurodeploy.sim.neurons`; convolution/pooling: `.ops`.
+
+Recording (arrays shaped (T, B, *shape)): ``Result.spikes[n]`` for spiking nodes, Threshold and
+Output nodes; ``Result.v[n]`` for the membrane of neuron nodes; ``Result.extra["i"][n]`` for the
+synaptic current of CubaLI/CubaLIF; ``Result.extra["outputs"][n]`` for any other node. Default:
+the Output nodes.
+
+Counters (totals over batch and steps; per node in ``Result.per_layer``):
+``synaptic_events`` = non-zero inputs x synapses they drive, per weight layer (Affine, Linear,
+Conv, SumPool/AvgPool; conv counts the exact kernel footprint); ``macs`` = the part of those whose
+input is real-valued rather than 0/1 spikes; ``dense_synaptic_ops`` = every synapse every step;
+``neuron_updates`` = neurons x steps; ``spikes``; ``ticks`` = steps.
+"""
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from ..errors import UsageError
+from ..ir.graph import Graph
+from ..result import Result
+from . import ops
+from .inputs import as_batched
+from .neurons import Delay, Neuron
+
+STATEFUL = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
+SPIKE_SOURCES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
+PASS_THROUGH = (nir.Flatten, nir.Delay, nir.Output)
+
+
+def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str] | None = None,
+             dtype=np.float64) -> Result:
+    """Run `graph` on `inputs`: an array (T, *in) / (T, B, *in) for a one-input graph, or a dict
+    input-name -> array. `steps` beyond T feed zeros; fewer truncate. float64 by default."""
+    dtype = np.dtype(dtype).type
+    xs, T, B = _inputs(graph, inputs, steps, dtype)
+    record = list(graph.outputs if record is None else record)
+    for n in record:
+        if n not in graph.nodes:
+            raise UsageError(f"cannot record node {n!r}: not in the graph",
+                             hint=f"nodes: {', '.join(graph.order)}")
+    sem, nodes = graph.semantics, graph.nodes
+
+    # Stateless nodes reachable from the inputs without passing a stateful node or a delayed edge.
+    batched: dict[str, np.ndarray] = dict(xs)
+    fns, fan = {}, {}
+    for n in graph.order:
+        node = nodes[n]
+        if isinstance(node, STATEFUL) or isinstance(node, nir.Delay) or getattr(node, "is_neuron", False):
+            continue
+        fns[n], fan[n] = ops.make(n, node, graph.in_shape.get(n, ()), graph.out_shape[n], dtype)
+    for n in graph.order:
+        preds = graph.predecessors(n)
+        if n in fns and n not in xs and preds and all(p in batched for p in preds) and \
+                not any((p, n) in graph.delayed for p in preds):
+            x = _sum([batched[p] for p in preds]).reshape((T * B,) + tuple(graph.in_shape[n]))
+            batched[n] = fns[n](x).reshape((T, B) + tuple(graph.out_shape[n]))
+
+    # Per-step state for everything else.
+    loop = [n for n in graph.order if n not in batched]
+    state = {n: (Delay if isinstance(nodes[n], nir.Delay) else Neuron)(
+        n, nodes[n], tuple(graph.out_shape[n]), sem, B, dtype) for n in loop if n not in fns}
+    srcs = {n: [(p, (p, n) in graph.delayed) for p in graph.predecessors(n)] for n in loop}
+    delayed_src = {s for s, _ in graph.delayed}
+    prev = {s: np.zeros((B,) + tuple(graph.out_shape[s]), dtype) for s in delayed_src}
+    rec = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype) for n in record if n in loop}
+    rec_v = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype)
+             for n in record if n in state and isinstance(state[n], Neuron)}
+    rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if state[n].i is not None}
+    nonzero = {n: np.zeros(len(fan[n]), np.int64) for n in loop if fan.get(n) is not None}
+    spikes = {n: 0 for n in state if state[n].spiking}
+
+    for t in range(T):
+        out = {}
+        for n in loop:
+            x = _sum([prev[p] if late else (out[p] if p in out else batched[p][t]) for p, late in srcs[n]])
+            if n in nonzero:
+                nonzero[n] += np.count_nonzero(x.reshape(B, -1), axis=0)
+            y = out[n] = fns[n](x) if n in fns else state[n].step(x)
+            if n in rec:
+                rec[n][t] = y
+            if n in rec_v:
+                rec_v[n][t] = state[n].v
+                if n in rec_i:
+                    rec_i[n][t] = state[n].i
+            if n in spikes:
+                spikes[n] += int(np.count_nonzero(y))
+        for s in delayed_src:
+            prev[s] = out[s] if s in out else batched[s][t]
+
+    res = Result(sim_time_s=T * sem.dt)
+    res.extra.update(batch=B, steps=T, dtype=np.dtype(dtype).name, semantics=sem.to_dict(),
+                     i=rec_i, outputs={})
+    binary = _binary_outputs(graph)
+    for n in record:
+        trace = rec.get(n, batched.get(n))
+        if n in rec_v:
+            res.v[n] = rec_v[n]
+        if isinstance(nodes[n], SPIKE_SOURCES + (nir.Output,)):
+            res.spikes[n] = trace
+        elif n not in rec_v:
+            res.extra["outputs"][n] = trace
+    for n, f in fan.items():
+        if f is None:
+            continue
+        if n in nonzero:
+            nz, real = nonzero[n], not all(p in binary for p in graph.predecessors(n))
+        else:
+            x = _sum([batched[p] for p in graph.predecessors(n)]).reshape(T * B, -1)
+            nz, real = np.count_nonzero(x, axis=0), bool(np.any((x != 0) & (x != 1)))
+        events = int(nz @ f)
+        res.per_layer[n] = {"synaptic_events": events, "macs": events if real else 0,
+                            "dense_synaptic_ops": int(f.sum()) * T * B}
+    for n in state:
+        c = res.per_layer.setdefault(n, {})
+        c["neuron_updates"] = int(np.prod(graph.out_shape[n])) * T * B if isinstance(state[n], Neuron) else 0
+        if n in spikes:
+            c["spikes"] = spikes[n]
+    for c in res.per_layer.values():
+        for k, v in c.items():
+            res.counters[k] = res.counters.get(k, 0) + v
+    res.counters["ticks"] = T
+    return res
+
+
+def _sum(arrays: list[np.ndarray]) -> np.ndarray:
+    if len(arrays) == 1:
+        return arrays[0]
+    total = arrays[0] + arrays[1]
+    for a in arrays[2:]:
+        total += a
+    return total
+
+
+def _inputs(graph: Graph, inputs, steps, dtype):
+    names = graph.inputs
+    if not names:
+        raise UsageError("the graph has no Input node to feed")
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise UsageError(f"the graph has {len(names)} inputs ({', '.join(names)}); pass a dict name -> array")
+        inputs = {names[0]: inputs}
+    if set(inputs) != set(names):
+        raise UsageError(f"inputs given for {sorted(inputs)}, the graph's inputs are {names}")
+    xs = {n: as_batched(a, graph.out_shape[n], where=n, dtype=dtype) for n, a in inputs.items()}
+    lengths = {a.shape[0] for a in xs.values()}
+    batches = {a.shape[1] for a in xs.values()}
+    if len(lengths) > 1 or len(batches) > 1:
+        raise UsageError(f"inputs differ in length {sorted(lengths)} or batch {sorted(batches)}")
+    T, B = lengths.pop(), batches.pop()
+    if steps is not None:
+        if steps < 1:
+            raise UsageError(f"steps must be >= 1, got {steps}")
+        pad = max(0, steps - T)
+        xs = {n: np.concatenate([a[:steps], np.zeros((pad,) + a.shape[1:], dtype)]) if pad else a[:steps]
+              for n, a in xs.items()}
+        T = steps
+    return xs, T, B
+
+
+def _binary_outputs(graph: Graph) -> set[str]:
+    """Nodes whose output is statically 0/1: spiking nodes, and pass-through nodes fed only by them."""
+    binary: set[str] = set()
+    for n in graph.order:
+        node, preds = graph.nodes[n], graph.predecessors(n)
+        if isinstance(node, SPIKE_SOURCES) or \
+                (isinstance(node, PASS_THROUGH) and preds and all(p in binary for p in preds)):
+            binary.add(n)
+    return binary
