@@ -20,6 +20,7 @@ def implied_counters(graph: Graph, result: Result, inputs=None) -> Counters:
     steps, batch = traces[0].shape[:2] if traces else (0, 0)
     return {
         "synaptic_events": sum(l["effective_acs"] + l["effective_macs"] for l in ops["per_layer"].values()),
+        "macs": sum(l["effective_macs"] for l in ops["per_layer"].values()),
         "dense_synaptic_ops": dense_ops_per_step(graph) * steps * batch,
         "neuron_updates": float(sum(t[0, 0].size for t in traces) * steps * batch),
         "spikes": float(sum(np.count_nonzero(activity(graph, result, n)) for n in graph.neurons()
