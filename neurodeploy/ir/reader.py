@@ -243,7 +243,7 @@ def _construct(cls, values: dict, metadata: dict, where: str, repairs: list[str]
         if "v_threshold" in values and "v_reset" not in values:
             values["v_reset"] = np.zeros_like(values["v_threshold"])
             repairs.append(f"{where}: legacy file without v_reset, set to 0")
-    if cls in (nir.Conv1d, nir.Conv2d) and values.get("input_shape") is not None:
+    if cls in (nir.Conv1d, nir.Conv2d) and values.setdefault("input_shape", None) is not None:
         values["input_shape"] = check_size(np.atleast_1d(values["input_shape"]), where, "input_shape")
         if cls is nir.Conv1d:
             values["input_shape"] = values["input_shape"][0]
