@@ -87,7 +87,7 @@ class LoihiBackend(Backend):
         step_time = float(artifact.manifest["step_time_s"])
         if (engine or "sim") == "sim":
             return bitsim.run(artifact, inputs, steps=steps, record=record, step_time_s=step_time)
-        return run_lava([(artifact, inputs)], steps=steps, record=record, step_time_s=step_time)[0]
+        return run_lava([(artifact, inputs, record)], steps=steps, step_time_s=step_time)[0]
 
     def report(self, artifact: Artifact):
         from .report import render
@@ -95,11 +95,11 @@ class LoihiBackend(Backend):
         return render(artifact)
 
 
-def run_lava(runs: list[tuple[Artifact, object]], *, steps: int | None, record: list[str],
+def run_lava(runs: list[tuple[Artifact, object, list[str]]], *, steps: int | None = None,
              step_time_s: float = 0.0) -> list[Result]:
-    """Run several (artifact, inputs) pairs in one Lava process (its start-up dominates)."""
+    """Run several (artifact, inputs, record) triples in one Lava process (its start-up dominates)."""
     jobs, shapes = [], []
-    for art, inputs in runs:
+    for art, inputs, record in runs:
         meta, _ = program.read(art.path)
         xs = bitsim.prepare_inputs(meta, inputs)
         (x,) = xs.values()

@@ -168,16 +168,17 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
     b_exp_max = fp("bias_exp_max")
     bias_v = c["c"] + c["b_gain"] * bias  # per-step voltage drive, model units
     w_model = {src: m.toarray() * c["w_gain"][:, None] for src, m in mats.items()}
-    # Largest threshold mantissa that keeps every weight within 8 bits at the top exponent and the
-    # bias within 13 bits at the top bias exponent (all per neuron, through S_i = vth 64 / theta_i).
-    vth = (1 << (fp("vth_bits") - headroom)) - 1
+    # Largest threshold mantissa (via S_i = vth 64 / theta_i) that keeps every weight within 8 bits
+    # at the top exponent, the bias within 13 bits at the top bias exponent, and the 24-bit current
+    # u from wrapping even if every source fires in one step (at steady state for CubaLIF).
+    room = lambda num, den: float(np.where(den > 0, num / np.where(den > 0, den, 1), np.inf).min())  # noqa
+    unit, u_max = float(1 << shift), float((1 << (fp("state_bits") - 1)) - 1)
+    vth = float((1 << (fp("vth_bits") - headroom)) - 1)
     for w in w_model.values():
-        peak = np.abs(w).max(axis=1)
-        lim = (mant_max_w - 1) * 2.0**e_max * c["theta"] / np.where(peak > 0, peak, np.inf)
-        vth = min(vth, float(lim.min()))
-    pb = np.abs(bias_v)
-    vth = min(vth, float((b_mant_max * 2.0**b_exp_max * c["theta"] / (1 << shift)
-                          / np.where(pb > 0, pb, np.inf)).min()))
+        vth = min(vth, room((mant_max_w - 1) * 2.0**e_max * c["theta"], np.abs(w).max(axis=1)))
+    row_sum = sum(np.abs(w).sum(axis=1) for w in w_model.values())
+    vth = min(vth, room(u_max * c["theta"] * (1 - c["a_s"]) / unit, np.asarray(row_sum, dtype=float)))
+    vth = min(vth, room(b_mant_max * 2.0**b_exp_max * c["theta"] / unit, np.abs(bias_v)))
     vth = int(vth)
     if vth < 1:
         raise InvalidModel("weights or bias are too large relative to the threshold for 8-bit "
