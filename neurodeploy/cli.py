@@ -111,13 +111,13 @@ def cmd_energy(args) -> None:
 
 def cmd_targets(args) -> None:
     table = Table(title="targets/*.toml")
-    for col in ("target", "backend", "installed", "key limits", "description"):
+    for col in ("target", "backend", "installed", "key limits"):
         table.add_column(col)
     installed = set(bk.installed())
     for name in tg.available():
         t = tg.load(name)
-        limits = ", ".join(f"{k} {q.value:g} {q.unit}".strip() for k, q in list(t.section("limits").items())[:6])
-        table.add_row(name, t.backend, "yes" if t.backend in installed else "no", limits, t.description)
+        limits = ", ".join(f"{k} {q.value:g} {q.unit}".strip() for k, q in list(t.section("limits").items())[:4])
+        table.add_row(name, t.backend, "yes" if t.backend in installed else "no", limits)
     out.print(table)
 
 
