@@ -1,0 +1,122 @@
+"""Backend options (`-O key=value` on the CLI, or a dict from Python), parsed and checked in one place.
+
+- ``weight_scale=F``: multiply weights, biases and thresholds by F (the NIR paper LIF used 102.02);
+  turns automatic scaling off.
+- ``scale_weights=true|false`` (default true): py-spinnaker2's automatic scaling, w_max/max|w| per
+  population (127 for int8 words, 15 for the 4-bit word of the delay models).
+- ``conn_delay=0..7`` (default 0, like the paper's noDelay graphs): 0 maps to the ``*_no_delay``
+  models (int8 weights, spikes land on the next tick); d >= 1 maps to ``lif``/``lif_curr_exp`` with
+  the 16-bit synapse word and delay field d (the hardware adds one tick: d + 1 ticks in all).
+- ``tick=S`` (default 1e-3): sys_tick in seconds, the real time one time step takes on the chip.
+- ``clock=150e6|300e6`` (default 150e6): PE clock (0.5 V / 0.8 V performance level).
+- ``max_atoms_per_core=N`` or ``max_atoms_per_core=pop:N,pop2:M``: cap neurons per PE (all or named
+  populations), like py-spinnaker2's ``Population.set_max_atoms_per_core``.
+- ``steps=N`` (default 100): time steps the run spec and recording buffers are sized for; the chip
+  runs ``steps`` plus the network's pipeline depth in ticks.
+- ``record=outputs|all`` (default outputs): populations that record spikes (outputs also record v).
+- ``activity=F`` (default 0.1): fraction of source neurons assumed to spike per tick when budgeting
+  cycles per tick at compile time (the simulator reports real overruns).
+- ``boards=N``: at most N boards (board targets); by default as many as the network needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neurodeploy.errors import UsageError
+
+CLOCKS = (150e6, 300e6)
+
+
+@dataclass(frozen=True)
+class Options:
+    weight_scale: float | None = None
+    scale_weights: bool = True
+    conn_delay: int = 0
+    tick: float = 1e-3
+    clock: float = 150e6
+    max_atoms: dict = field(default_factory=dict)   # population -> cap; "*" for all
+    steps: int = 100
+    record: str = "outputs"
+    activity: float = 0.1
+    boards: int | None = None
+
+    def atoms_cap(self, pop: str) -> int | None:
+        return self.max_atoms.get(pop, self.max_atoms.get("*"))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _bool(key, v) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"option {key}={v!r} is not true/false")
+
+
+def _num(key, v, kind=float, lo=None, hi=None):
+    try:
+        x = kind(float(v)) if kind is int and isinstance(v, str) else kind(v)
+    except (TypeError, ValueError):
+        raise UsageError(f"option {key}={v!r} is not a {kind.__name__}") from None
+    if kind is int and float(v) != x:
+        raise UsageError(f"option {key}={v!r} is not an integer")
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        raise UsageError(f"option {key}={v!r} is out of range [{lo}, {hi}]")
+    return x
+
+
+def _atoms(v) -> dict:
+    if isinstance(v, dict):
+        return {str(k): _num("max_atoms_per_core", n, int, 1) for k, n in v.items()}
+    s = str(v)
+    if ":" not in s:
+        return {"*": _num("max_atoms_per_core", s, int, 1)}
+    out = {}
+    for part in s.split(","):
+        pop, sep, n = part.rpartition(":")
+        if not sep or not pop:
+            raise UsageError(f"max_atoms_per_core part {part!r} is not POP:N")
+        out[pop.strip()] = _num("max_atoms_per_core", n, int, 1)
+    return out
+
+
+def parse(raw: dict) -> Options:
+    known = {"weight_scale", "scale_weights", "conn_delay", "tick", "clock", "max_atoms_per_core", "steps",
+             "record", "activity", "boards"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UsageError(f"unknown spinnaker2 option(s): {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
+    kw = {}
+    if raw.get("weight_scale") is not None:
+        kw["weight_scale"] = _num("weight_scale", raw["weight_scale"], float, 1e-12)
+        kw["scale_weights"] = False
+    if "scale_weights" in raw:
+        if "weight_scale" in raw and _bool("scale_weights", raw["scale_weights"]):
+            raise UsageError("weight_scale and scale_weights=true exclude each other", hint="give one of them")
+        kw["scale_weights"] = _bool("scale_weights", raw["scale_weights"])
+    if "conn_delay" in raw:
+        kw["conn_delay"] = _num("conn_delay", raw["conn_delay"], int, 0)
+    if "tick" in raw:
+        kw["tick"] = _num("tick", raw["tick"], float, 1e-6, 10)
+    if "clock" in raw:
+        kw["clock"] = _num("clock", raw["clock"], float)
+        if kw["clock"] not in CLOCKS:
+            raise UsageError(f"clock={raw['clock']} is not a SpiNNaker 2 performance level", hint="use 150e6 or 300e6")
+    if "max_atoms_per_core" in raw:
+        kw["max_atoms"] = _atoms(raw["max_atoms_per_core"])
+    if "steps" in raw:
+        kw["steps"] = _num("steps", raw["steps"], int, 1)
+    if "record" in raw:
+        if raw["record"] not in ("outputs", "all"):
+            raise UsageError(f"record={raw['record']!r}", hint="use outputs or all")
+        kw["record"] = raw["record"]
+    if "activity" in raw:
+        kw["activity"] = _num("activity", raw["activity"], float, 0, 1)
+    if "boards" in raw:
+        kw["boards"] = _num("boards", raw["boards"], int, 1)
+    return Options(**kw)

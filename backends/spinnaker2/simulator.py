@@ -1,0 +1,332 @@
+"""Cycle-approximate SpiNNaker 2 model that reads only the artifact.
+
+Loading parses every PE's memory image back (neuron parameters, master population table, synaptic
+rows or the MLA kernel, routing targets) and the chip router tables, and assembles them into global
+sparse matrices so a tick is a few sparse products over all PEs at once (event-driven: cost grows
+with spikes x fan-out). Per tick, as the chip's timer ISR does (reference §3):
+
+1. spikes sent in tick t-1 are received; each synapse adds its weight into ring-buffer slot
+   t + delay field (so a spike takes delay+1 ticks; the ``*_no_delay`` models use the next tick);
+2. neurons update in float32 as the M4F does: ``I = decay*I + in`` (lif_curr_exp*), then
+   ``v = alpha_decay*v + I + i_offset + in``; spike if ``v > threshold`` (the strict comparison is
+   neurodeploy's reference rule; the chip's own is unverified); reset to v_reset or by subtraction;
+3. spikes are sent: packets and NoC/chip-link hops come from walking the routing tables;
+4. each PE's cycles are costed (TOML cost model, copied into the run spec) and compared with the
+   tick's cycle budget; an overrun is counted and reported. On the chip an overrun delays the PE
+   and loses spikes ("Deadline missed"); this model keeps the spikes, so its outputs are what a chip
+   fast enough would produce, and `extra["overruns"]` says where it was not.
+
+Timing: every projection hop adds delay+1 ticks, so population P runs `lag[P]` ticks behind the
+reference. The run executes steps + max lag ticks and returns each recorded trace shifted by its lag,
+so index t is reference step t (as the NIR paper ran T+1 ticks and dropped the first);
+`extra["lag_ticks"]` gives the shifts. Biases act from tick 0, so a population with lag k has
+integrated k extra ticks of bias when its first input arrives; this is what the chip does.
+Samples of a batch are independent runs of the chip; counters sum over them and
+``sim_time_s = batch x ticks x tick``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurodeploy.errors import TargetError, UsageError
+from neurodeploy.result import Result
+from neurodeploy.sim.inputs import as_batched
+
+from . import memimage as mi
+from .convert import conv_matrix
+from .route import walk
+
+
+@dataclass
+class Machine:
+    spec: dict
+    pes: dict                   # pes.npz arrays
+    pop_slice: np.ndarray       # per neuron: population index
+    neuron_base: np.ndarray     # per slice: first global neuron
+    pop_base: np.ndarray        # per population: first global neuron
+    params: dict                # global float32 arrays over all neurons
+    model: np.ndarray           # per neuron: model index
+    subtract: np.ndarray        # per neuron: reset by subtraction
+    curr: np.ndarray            # per neuron: has a synaptic current
+    weights: dict               # effective delay (ticks) -> csr (sources x targets), float32
+    inh: dict                   # effective delay -> csr of negative weights into current-based neurons
+    counts: sp.csr_matrix       # sources x K per-spike counter contributions (see COUNTS)
+    n_pe: int
+    pe_neurons: np.ndarray
+    mla_macs: np.ndarray        # per PE per tick
+    rec_spikes: dict            # population -> bool
+    rec_v: dict
+
+
+def _load_images(art):
+    pes = art.npz("pes.npz")
+    blob = np.fromfile(art.file("images.bin"), dtype="<u4")
+    return pes, [mi.unpack(blob[o:o + n]) for o, n in zip(pes["offset"], pes["length"])]
+
+
+def load(art) -> Machine:
+    spec = art.json("runspec.json")
+    pes, images = _load_images(art)
+    n_pe = len(images)
+    n_of = np.array([int(img[mi.GLOBAL][0]) for img in images], np.int64)
+    base = np.r_[0, np.cumsum(n_of)[:-1]]
+    total = int(n_of.sum())
+    pop_of_slice = pes["pop"]
+    pop_base = np.array([base[np.flatnonzero(pop_of_slice == i)[0]] for i in range(len(spec["populations"]))])
+    models = np.zeros(total, np.int64)
+    subtract = np.zeros(total, bool)
+    params = {k: np.zeros(total, np.float32) for k in mi.CURR_PARAMS}
+    syn = {"src": [], "dst": [], "w": [], "d": [], "pe": [], "conv": []}
+    for s, img in enumerate(images):
+        n, _, _, _, _, model_id, reset_id = (int(x) for x in img[mi.GLOBAL][:7])
+        if int(img[mi.ROUTING][0]) != s << mi.KEY_SHIFT:
+            raise TargetError(f"PE image {s} has key offset {int(img[mi.ROUTING][0]):#x}", hint="recompile")
+        model = mi.MODELS[model_id]
+        lo = base[s]
+        models[lo:lo + n] = model_id
+        subtract[lo:lo + n] = mi.RESETS[reset_id] == "reset_by_subtraction"
+        if model == "spike_list":
+            continue
+        for k, v in mi.parse_neurons(img[mi.NEURON], model, n).items():
+            params[k][lo:lo + n] = v
+        mpt = img[mi.MPT].reshape(-1, 3).astype(np.int64)
+        src_slice = mpt[:, 0] >> mi.KEY_SHIFT
+        if model == "lif_conv2d":
+            p, kernel = mi.parse_conv(img[mi.SYN_ROW])
+            m = conv_matrix(kernel, p)[p["out_offset"]:p["out_offset"] + n].tocoo()
+            first = mpt[:, 2] >> 8  # first input atom of each source PE
+            e = np.searchsorted(first, m.col, side="right") - 1
+            src, tgt, w, d = base[src_slice[e]] + m.col - first[e], m.row, m.data, np.zeros(m.nnz, np.int64)
+        else:
+            e, atom, tgt, w, d = mi.parse_rows(img[mi.SYN_ROW], mpt[:, 2] >> 8, mpt[:, 2] & 0xFF,
+                                               model in ("lif", "lif_curr_exp"))
+            src = base[src_slice[e]] + atom
+        syn["src"].append(src)
+        syn["dst"].append(lo + tgt)
+        syn["w"].append(w)
+        syn["d"].append(d + 1)
+        syn["pe"].append(np.full(src.size, s))
+        syn["conv"].append(np.full(src.size, model == "lif_conv2d"))
+    cat = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in syn.items()}
+    curr = np.isin(models, [mi.MODELS.index("lif_curr_exp"), mi.MODELS.index("lif_curr_exp_no_delay")])
+    weights, inh = {}, {}
+    for d in np.unique(cat["d"]).tolist():
+        sel = cat["d"] == d
+        neg = sel & curr[cat["dst"]] & (cat["w"] < 0)
+        weights[d] = _csr(cat["src"][sel & ~neg], cat["dst"][sel & ~neg], cat["w"][sel & ~neg], total, total)
+        if neg.any():
+            inh[d] = _csr(cat["src"][neg], cat["dst"][neg], cat["w"][neg], total, total)
+    pe_neurons = n_of
+    mla = np.zeros(n_pe)
+    for s, img in enumerate(images):
+        if mi.MODELS[int(img[mi.GLOBAL][5])] == "lif_conv2d":
+            p, kernel = mi.parse_conv(img[mi.SYN_ROW])
+            mla[s] = n_of[s] * p["in_channels"] * p["kernel_h"] * p["kernel_w"]
+    counts = _counts(spec, pes, images, cat, base, n_of, total, n_pe, art)
+    pops = spec["populations"]
+    return Machine(spec, pes, np.repeat(pop_of_slice, n_of), base, pop_base, params, models, subtract, curr,
+                   weights, inh, counts, n_pe, pe_neurons, mla,
+                   {p["name"]: p["record_spikes"] for p in pops}, {p["name"]: p["record_v"] for p in pops})
+
+
+def _csr(r, c, v, n, m) -> sp.csr_matrix:
+    out = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(n, m))
+    out.sum_duplicates()
+    return out
+
+
+# columns of Machine.counts: per-PE row events, per-PE conv events, per-PE packets received,
+# per-PE packets sent, then per-spike totals
+TOTALS = ("packets", "noc_hops", "link_hops", "row_events", "conv_events")
+
+
+def _counts(spec, pes, images, cat, base, n_of, total, n_pe, art) -> sp.csr_matrix:
+    """A (neurons x (4*n_pe + 5)) matrix: one spike of neuron i adds row i to the tick's counters."""
+    slice_of = np.repeat(np.arange(n_pe), n_of)
+    ones = np.ones(cat["src"].size)
+    row_ev = sp.csr_matrix((ones * ~cat["conv"], (cat["src"], cat["pe"])), shape=(total, n_pe))
+    conv_ev = sp.csr_matrix((ones * cat["conv"], (cat["src"], cat["pe"])), shape=(total, n_pe))
+    recv = row_ev + conv_ev
+    recv.data[:] = 1  # one packet per (source neuron, target PE) in this model of the MC fan-out
+    # packets and hops by walking the routing region and the router tables
+    routing = art.npz("routing.npz")
+    tables: dict = {}
+    for c, e in zip(map(tuple, routing["chip"].tolist()), routing["entry"]):
+        tables.setdefault(c, []).append(e)
+    tables = {c: np.array(v, np.int64) for c, v in tables.items()}
+    rq = np.array(spec["router_qpe"])
+    per_slice = np.zeros((n_pe, 3))
+    for s, img in enumerate(images):
+        t = img[mi.ROUTING][3:].reshape(-1, 5).astype(np.int64)
+        if not t.size:
+            continue
+        home = tuple(int(v) for v in pes["chip"][s])
+        local = (t[:, 0] == home[0]) & (t[:, 1] == home[1])
+        packets, noc = local.sum(), np.abs(t[local, 2:4] - pes["qpe"][s]).sum()
+        links = 0
+        if (~local).any():
+            _, links = walk(tables, s << mi.KEY_SHIFT, home)
+            packets += 1
+            noc += np.abs(pes["qpe"][s] - rq).sum() + np.abs(t[~local, 2:4] - rq).sum()
+        per_slice[s] = packets, noc, links
+    sent = sp.csr_matrix((per_slice[slice_of, 0], (np.arange(total), slice_of)), shape=(total, n_pe))
+    fan_row = np.asarray(row_ev.sum(1)).ravel()
+    fan_conv = np.asarray(conv_ev.sum(1)).ravel()
+    totals = sp.csr_matrix(np.column_stack([per_slice[slice_of], fan_row, fan_conv]))
+    return sp.hstack([row_ev, conv_ev, recv, sent, totals], format="csr", dtype=np.float64)
+
+
+def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
+    m = load(art)
+    spec, pops = m.spec, m.spec["populations"]
+    names = [p["name"] for p in pops]
+    if len(spec["inputs"]) != 1:
+        raise UsageError(f"the network has {len(spec['inputs'])} inputs; one input array drives exactly one")
+    inp = spec["inputs"][0]
+    in_idx = names.index(inp)
+    x = as_batched(inputs, pops[in_idx]["shape"], where=inp)
+    if np.any((x != 0) & (x != 1)):
+        raise UsageError("spike_list inputs carry binary events; the input has other values", where=inp,
+                         hint="threshold or split graded inputs into spikes on the host")
+    steps = int(x.shape[0] if steps is None else steps)
+    max_lag = max(p["lag"] for p in pops)
+    ticks = steps + max_lag
+    if ticks > spec["n_ticks"]:
+        raise UsageError(f"{steps} steps need {ticks} ticks; the artifact was compiled for {spec['n_ticks']}",
+                         hint=f"recompile with -O steps={steps}")
+    wanted = _resolve_record(spec, record)
+    B, N = x.shape[1], m.params["threshold"].size
+    x = x.reshape(x.shape[0], B, -1)
+    in_lo, in_n = m.pop_base[in_idx], int(np.prod(pops[in_idx]["shape"]))
+    neuron = m.model != mi.MODELS.index("spike_list")
+    c = spec["cost"]
+    upd_cost = np.array([c["neuron_update_spike_list"], c["neuron_update_lif"], c["neuron_update_lif"],
+                         c["neuron_update_lif_curr_exp"], c["neuron_update_lif_curr_exp"],
+                         c["neuron_update_lif_conv2d"]])[m.model]
+    base_cycles = c["tick_overhead"] + np.bincount(np.repeat(np.arange(m.n_pe), m.pe_neurons), upd_cost,
+                                                  minlength=m.n_pe) + m.mla_macs / (c["mla_macs_per_cycle"]
+                                                                               * c["mla_utilisation_conv"])
+    budget = spec["tick_s"] * spec["clock_hz"]
+    P = m.params
+    v = np.zeros((B, N), np.float32)
+    i_exc, i_inh = np.zeros((B, N), np.float32), np.zeros((B, N), np.float32)
+    depth = max(list(m.weights) + list(m.inh) + [1]) + 1
+    ring, ring_inh = np.zeros((depth, B, N), np.float32), np.zeros((depth, B, N), np.float32)
+    rec_s = {p: np.zeros((ticks, B, m_size), bool) for p, m_size in _sizes(pops, wanted)}
+    rec_v = {p: np.zeros((ticks, B, m_size), np.float32) for p, m_size in _sizes(pops, wanted) if m.rec_v[p]}
+    K = m.counts.shape[1]
+    tot = np.zeros(K)
+    pe_cycles = np.zeros(m.n_pe)
+    overruns = np.zeros(m.n_pe, np.int64)
+    worst = 0.0
+    spikes_out = np.zeros(N)
+    n = m.n_pe
+    for t in range(ticks):
+        inp_t, ring[t % depth] = ring[t % depth].copy(), 0
+        inh_t, ring_inh[t % depth] = ring_inh[t % depth].copy(), 0
+        i_exc = np.where(m.curr, P["exc_decay"] * i_exc + inp_t, 0).astype(np.float32)
+        i_inh = np.where(m.curr, P["inh_decay"] * i_inh + inh_t, 0).astype(np.float32)
+        drive = np.where(m.curr, i_exc + i_inh, inp_t)
+        v = P["alpha_decay"] * v + drive + P["i_offset"]
+        s = (v > P["threshold"]) & neuron
+        v = np.where(s, np.where(m.subtract, v - P["threshold"], P["v_reset"]), v).astype(np.float32)
+        if t < x.shape[0]:
+            s[:, in_lo:in_lo + in_n] = x[t] != 0
+        for p in rec_s:
+            lo = m.pop_base[names.index(p)]
+            rec_s[p][t] = s[:, lo:lo + rec_s[p].shape[2]]
+            if p in rec_v:
+                rec_v[p][t] = v[:, lo:lo + rec_v[p].shape[2]]
+        ss = sp.csr_matrix(s.astype(np.float32))
+        for d, w in m.weights.items():
+            ring[(t + d) % depth] += (ss @ w).toarray()
+        for d, w in m.inh.items():
+            ring_inh[(t + d) % depth] += (ss @ w).toarray()
+        cnt = (ss @ m.counts).toarray()  # (B, K)
+        tot += cnt.sum(0)
+        spikes_out += np.asarray(ss.sum(0)).ravel()
+        # cycles of tick t+1's receive work are charged to tick t (one tick of skew, immaterial for totals)
+        cyc = (base_cycles + cnt[:, :n] * c["synaptic_event"] + cnt[:, 2 * n:3 * n] * c["packet_received"]
+               + cnt[:, 3 * n:4 * n] * c["packet_sent"])
+        pe_cycles += cyc.sum(0)
+        overruns += (cyc > budget).sum(0)
+        worst = max(worst, float(cyc.max()))
+    return _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks,
+                   steps, B, base_cycles, art)
+
+
+def _sizes(pops, wanted):
+    return [(p["name"], int(np.prod(p["shape"]))) for p in pops if p["name"] in set(wanted.values())]
+
+
+def _resolve_record(spec, record: list[str]) -> dict:
+    """Requested name (population or Output node) -> population; default: the outputs."""
+    names = {p["name"]: p for p in spec["populations"]}
+    req = list(record) or sorted(spec["outputs"])
+    out = {}
+    for r in req:
+        pop = spec["outputs"].get(r, r)
+        if pop not in names:
+            raise UsageError(f"cannot record {r!r}: no such population or output",
+                             hint=f"known: {', '.join(sorted(set(names) | set(spec['outputs'])))}")
+        if not names[pop]["record_spikes"]:
+            raise UsageError(f"population {pop!r} was not compiled with recording", where=r,
+                             hint="recompile with -O record=all")
+        out[r] = pop
+    return out
+
+
+def _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks, steps, B,
+            base_cycles, art) -> Result:
+    pops = spec["populations"]
+    lag = {p["name"]: p["lag"] for p in pops}
+    shape = {p["name"]: tuple(p["shape"]) for p in pops}
+    scales = art.npz("host.npz")
+    res = Result()
+    for req, pop in wanted.items():
+        L = lag[pop]
+        res.spikes[req] = rec_s[pop][L:L + steps].astype(np.float32).reshape(steps, B, *shape[pop])
+        if pop in rec_v:
+            chip_v = rec_v[pop][L:L + steps]
+            res.v[req] = (chip_v / scales[f"v_scale/{pop}"].astype(np.float32)).reshape(steps, B, *shape[pop])
+            res.extra.setdefault("v_chip", {})[req] = chip_v.reshape(steps, B, *shape[pop])
+    n = m.n_pe
+    c = spec["cost"]
+    neuron = m.model != mi.MODELS.index("spike_list")
+    row_ev, conv_ev = tot[4 * n + 3], tot[4 * n + 4]
+    updates = float(neuron.sum()) * ticks * B
+    is_input = ~neuron
+    in_spikes = float(spikes_out[is_input].sum())
+    pkt_recv = tot[2 * n:3 * n].sum()
+    res.counters = {
+        "synaptic_events": row_ev + conv_ev, "s2_row_synaptic_events": row_ev, "s2_conv_synaptic_events": conv_ev,
+        "neuron_updates": updates, "spikes": float(spikes_out[neuron].sum()), "s2_input_spikes": in_spikes,
+        "packets": tot[4 * n], "hops": tot[4 * n + 1] + tot[4 * n + 2], "s2_link_hops": tot[4 * n + 2],
+        "s2_mla_macs": float(m.mla_macs.sum()) * ticks * B,
+        "sram_reads": updates * c["sram_words_per_neuron_update"] + row_ev * c["sram_words_per_synaptic_event"]
+                      + pkt_recv * c["sram_words_per_packet"],
+        "sram_writes": updates + row_ev, "dram_accesses": 0.0,
+        "cycles": float(pe_cycles.sum()), "ticks": float(ticks),
+        "s2_overhead_cycles": c["tick_overhead"] * n * ticks * B + pkt_recv * c["packet_received"]
+                              + tot[3 * n:4 * n].sum() * c["packet_sent"],
+    }
+    pes = m.pes
+    for s in range(n):
+        (cx, cy), (qx, qy) = pes["chip"][s], pes["qpe"][s]
+        res.per_unit[f"chip({cx},{cy})/qpe({qx},{qy})/pe{pes['pe'][s]}"] = {
+            "cycles": float(pe_cycles[s]), "synaptic_events": float(tot[s] + tot[n + s]),
+            "packets_received": float(tot[2 * n + s]), "neuron_updates": float(m.pe_neurons[s] * ticks * B)
+            if neuron[m.neuron_base[s]] else 0.0, "overruns": float(overruns[s])}
+    for i, p in enumerate(names):
+        sel = m.pop_slice == i
+        res.per_layer[p] = {"spikes": float(spikes_out[sel].sum()),
+                            "neuron_updates": float(sel.sum()) * ticks * B if pops[i]["model"] != "spike_list" else 0.0}
+    chips = {tuple(cc) for cc in pes["chip"].tolist()}
+    res.sim_time_s = B * ticks * spec["tick_s"]
+    res.extra.update({"engine": "sim", "overruns": int(overruns.sum()), "lag_ticks": lag, "ticks": ticks,
+                      "worst_cycles_per_tick": worst, "cycle_budget": spec["tick_s"] * spec["clock_hz"],
+                      "units_used": {"chip": len(chips), "pe": n}, "overrun_pes": int((overruns > 0).sum())})
+    return res
