@@ -82,7 +82,7 @@ def read_tree(path: str | Path) -> dict:
             node = f["node"]
             if not isinstance(node, h5py.Group):
                 raise InvalidModel("'/node' is not a group: not a NIR file", where=where)
-            return _group(node, where, 0)
+            return _group(node, where, 0, set())
     except NeuroDeployError:
         raise
     except Exception as e:  # h5py/HDF5 raise OSError, KeyError, RuntimeError, ... on corrupt files
@@ -90,7 +90,8 @@ def read_tree(path: str | Path) -> dict:
                            where=where) from None
 
 
-def _group(g: h5py.Group, where: str, depth: int) -> dict:
+def _group(g: h5py.Group, where: str, depth: int, seen: set) -> dict:
+    """`seen` holds every object visited: one linked twice (a hard-link loop) is refused."""
     if depth > 2 * MAX_DEPTH + 4:
         raise InvalidModel(f"groups nested deeper than {MAX_DEPTH} graphs", where=f"{where}:{g.name}")
     out = {}
@@ -100,8 +101,12 @@ def _group(g: h5py.Group, where: str, depth: int) -> dict:
             raise InvalidModel(f"{type(link).__name__} {key!r} is not allowed in a model file",
                                where=f"{where}:{g.name}")
         item = g[key]
+        if item.id in seen:
+            raise InvalidModel(f"{key!r} links an object already read (a hard-link loop?)",
+                               where=f"{where}:{g.name}")
+        seen.add(item.id)
         if isinstance(item, h5py.Group):
-            out[key] = _group(item, where, depth + 1)
+            out[key] = _group(item, where, depth + 1, seen)
         elif isinstance(item, h5py.Dataset):
             out[key] = _dataset(item, where)
         else:
@@ -224,6 +229,8 @@ def build_node(tree: dict, where: str, repairs: list[str], depth: int) -> nir.NI
     try:
         return _construct(cls, values, metadata, where, repairs)
     except NeuroDeployError as e:
+        if e.where:
+            raise
         raise InvalidModel(f"bad {t} node: {e}", where=where) from None
     except (ValueError, TypeError, AssertionError, AttributeError, IndexError) as e:
         raise InvalidModel(f"bad {t} node: {type(e).__name__}: {e}", where=where) from None
