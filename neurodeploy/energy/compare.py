@@ -29,11 +29,11 @@ def _output_sources(graph: Graph) -> list[str]:
     return sorted({p for o in graph.outputs for p in graph.predecessors(o)})
 
 
-def _estimate_run(artifact_dir, graph: Graph | None, inputs, steps, labels, ref: Result | None) -> EnergyReport:
-    a = art.Artifact(artifact_dir)
+def _estimate_run(artifact_dir, target, graph: Graph | None, inputs, steps, labels, ref: Result | None
+                  ) -> EnergyReport:
     record = _output_sources(graph) if graph is not None else []
     result = bk.run(artifact_dir, inputs, steps=steps, record=record)
-    rep = estimate(result, a.target, graph=graph, inputs=inputs, activity=ref)
+    rep = estimate(result, target, graph=graph, inputs=inputs, activity=ref)
     if graph is not None and labels is not None:
         from .neurobench import accuracy
 
@@ -51,10 +51,10 @@ def compare_targets(graph: Graph, inputs, targets=None, steps=None, labels=None
     rows: list[tuple[str, EnergyReport | str]] = []
     for name in targets or tg.available():
         try:
-            with tempfile.TemporaryDirectory(prefix=f"nd-energy-{name}-") as tmp:
-                out = Path(tmp) / "artifact"
-                bk.compile(graph, name, out)
-                rows.append((name, _estimate_run(out, graph, inputs, steps, labels, ref)))
+            with tempfile.TemporaryDirectory(prefix="nd-energy-") as tmp:
+                out, target = Path(tmp) / "artifact", tg.load(name)
+                bk.compile(graph, target, out)
+                rows.append((name, _estimate_run(out, target, graph, inputs, steps, labels, ref)))
         except ResourceExceeded as e:
             rows.append((name, f"does not fit: {e}"))
         except UnsupportedNode as e:
@@ -77,9 +77,10 @@ def artifact_graph(a: art.Artifact) -> Graph | None:
 def estimate_artifact(artifact_dir, inputs, *, steps=None, labels=None) -> EnergyReport:
     """Run an artifact on its target's simulator and price the counters; with the model inside
     the artifact, also NeuroBench metrics, the baseline and (with labels) accuracy."""
-    graph = artifact_graph(art.Artifact(artifact_dir))
+    a = art.Artifact(artifact_dir)
+    graph = artifact_graph(a)
     ref = reference_run(graph, inputs, steps) if graph is not None else None
-    rep = _estimate_run(artifact_dir, graph, inputs, steps, labels, ref)
+    rep = _estimate_run(artifact_dir, a.target, graph, inputs, steps, labels, ref)
     if graph is None:
         rep.warnings.append("the artifact carries no model (manifest key 'model'): "
                             "no NeuroBench metrics, baseline or accuracy")
