@@ -73,9 +73,9 @@ def _output_axons(net: Net, cores: dict, rows: list[dict]) -> None:
     for s in net.synapses:
         if s.src not in cores:  # graph inputs are injected by the host, not sent from a core
             continue
-        mask = s.weights != 0
+        mask = sp.csr_matrix(s.weights != 0)
         reach = np.zeros(mask.shape[1], dtype=np.int64)
         for _, start, stop in cores[s.dst]:
-            reach += mask[start:stop].any(axis=0)
+            reach += mask[start:stop].getnnz(axis=0) > 0
         for core, start, stop in cores[s.src]:
             by_core[core]["output_axons"] += int(reach[start:stop].sum())

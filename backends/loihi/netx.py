@@ -47,7 +47,7 @@ def export(net: Net, path: Path, dt: float) -> str:
             _ds(g, "shape", np.asarray(p.shape[::-1], dtype=np.int64))
             _ds(g, "inFeatures", s.weights.shape[1])
             _ds(g, "outFeatures", s.weights.shape[0])
-            _ds(g, "weight", s.weights.astype(np.float64) * 2.0**s.weight_exp)
+            _ds(g, "weight", s.weights.toarray() * 2.0**s.weight_exp)
             if np.any(p.bias_mant):
                 # netx feeds bias into LIF bias_mant with bias_exp = 6
                 _ds(g, "bias", p.bias_mant * 2.0**(p.bias_exp - 6))

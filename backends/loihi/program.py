@@ -33,13 +33,13 @@ def write(net: Net, cores: dict[str, list], chips: int, probe: dict, out: Path) 
         arrays[f"p{i}_bias_mant"] = p.bias_mant.astype(np.int32)
         arrays[f"p{i}_bias_exp"] = p.bias_exp.astype(np.int32)
     for j, s in enumerate(net.synapses):
-        sparse = np.count_nonzero(s.weights) < SPARSE_BELOW * s.weights.size
+        sparse = s.weights.nnz < SPARSE_BELOW * np.prod(s.weights.shape)
         if sparse:
-            coo = sp.coo_matrix(s.weights)
+            coo = s.weights.tocoo()
             arrays[f"s{j}_rows"], arrays[f"s{j}_cols"] = coo.row.astype(np.int32), coo.col.astype(np.int32)
             arrays[f"s{j}_vals"] = coo.data.astype(np.int16)
         else:
-            arrays[f"s{j}_weights"] = s.weights.astype(np.int16)
+            arrays[f"s{j}_weights"] = s.weights.toarray().astype(np.int16)
         syn_meta.append(dict(name=s.name, src=s.src, dst=s.dst, weight_exp=s.weight_exp, num_weight_bits=8,
                              sign_mode=s.sign_mode, num_message_bits=s.num_message_bits,
                              shape=list(s.weights.shape), format="coo" if sparse else "dense"))

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from neurodeploy.errors import InvalidModel, UnsupportedNode
 from neurodeploy.ir.graph import Graph, is_neuron
@@ -66,7 +67,7 @@ class Synapses:
     name: str
     src: str
     dst: str
-    weights: np.ndarray  # (n_dst, n_src) int mantissas, dense
+    weights: sp.csr_matrix  # (n_dst, n_src) int mantissas
     weight_exp: int
     sign_mode: int
     num_message_bits: int
@@ -159,6 +160,19 @@ def _decay(frac: float, name: str, what: str, minus_one: bool, paper: bool) -> t
     return raw, abs(eff - frac) / frac if frac else float(eff != 0)
 
 
+def _scale_rows(m: sp.csr_matrix, f: np.ndarray) -> sp.csr_matrix:
+    """Row i times f[i], keeping m's exact sparsity pattern (so .data stays aligned)."""
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    return sp.csr_matrix((m.data * f[rows], m.indices, m.indptr), shape=m.shape)
+
+
+def _with_data(m: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
+    """Same sparsity pattern, new (integer) values; explicit zeros dropped."""
+    q = sp.csr_matrix((data.astype(np.int64), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    q.eliminate_zeros()
+    return q
+
+
 def _auto(name, graph, c, mats, bias, fp, headroom):
     n = graph.size(name)
     mant_max_w = (1 << fp("weight_mant_bits")) - 1
@@ -167,7 +181,7 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
     b_mant_max = (1 << (fp("bias_mant_bits") - 1)) - 1
     b_exp_max = fp("bias_exp_max")
     bias_v = c["c"] + c["b_gain"] * bias  # per-step voltage drive, model units
-    w_model = {src: m.toarray() * c["w_gain"][:, None] for src, m in mats.items()}
+    w_model = {src: _scale_rows(m, c["w_gain"]) for src, m in mats.items()}
     # Largest threshold mantissa (via S_i = vth 64 / theta_i) that keeps every weight within 8 bits
     # at the top exponent, the bias within 13 bits at the top bias exponent, and the 24-bit current
     # u from wrapping even if every source fires in one step (at steady state for CubaLIF).
@@ -175,9 +189,9 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
     unit, u_max = float(1 << shift), float((1 << (fp("state_bits") - 1)) - 1)
     vth = float((1 << (fp("vth_bits") - headroom)) - 1)
     for w in w_model.values():
-        vth = min(vth, room((mant_max_w - 1) * 2.0**e_max * c["theta"], np.abs(w).max(axis=1)))
-    row_sum = sum(np.abs(w).sum(axis=1) for w in w_model.values())
-    vth = min(vth, room(u_max * c["theta"] * (1 - c["a_s"]) / unit, np.asarray(row_sum, dtype=float)))
+        vth = min(vth, room((mant_max_w - 1) * 2.0**e_max * c["theta"], abs(w).max(axis=1).toarray().ravel()))
+    row_sum = sum((abs(w).sum(axis=1).A1 for w in w_model.values()), np.zeros(n))
+    vth = min(vth, room(u_max * c["theta"] * (1 - c["a_s"]) / unit, row_sum))
     vth = min(vth, room(b_mant_max * 2.0**b_exp_max * c["theta"] / unit, np.abs(bias_v)))
     vth = int(vth)
     if vth < 1:
@@ -188,7 +202,7 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
     du, du_err = (_decay(1 - c["a_s"][0], name, "synaptic", True, False) if c["cuba"] else (4095, 0.0))
     groups = {}
     for src, w in w_model.items():
-        w_a = w * scale[:, None] / (1 << shift)  # a_in units
+        w_a = _scale_rows(w, scale / (1 << shift)).data  # a_in units
         mixed = bool((w_a < 0).any() and (w_a > 0).any())
         half, e = split_mantissa_exponent(w_a / 2 if mixed else w_a, mant_max_w // 2 if mixed else mant_max_w,
                                           e_min, e_max)
@@ -196,7 +210,7 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
             raise InvalidModel(f"weights from {src} need weight exponent {e} > {e_max}", where=name)
         q = half * 2 if mixed else half
         mode = MIXED if mixed else (INHIBITORY if (w_a < 0).any() else EXCITATORY)
-        groups[src] = (q, e, mode, relative_error(w_a, q * 2.0**e))
+        groups[src] = (_with_data(w, q), e, mode, relative_error(w_a, q * 2.0**e))
     b_v = bias_v * scale
     b_exp = np.clip(np.ceil(np.log2(np.maximum(np.abs(b_v), 1e-300) / b_mant_max)), 0, b_exp_max).astype(np.int64)
     b_mant = np.clip(round_half_away(b_v / 2.0**b_exp), -b_mant_max, b_mant_max)
@@ -219,13 +233,13 @@ def _paper(name, graph, c, mats, bias, fp):
     du, du_err = _decay(1 - c["a_s"][0], name, "synaptic", False, True) if c["cuba"] else (4095, 0.0)
     groups = {}
     for src, m in mats.items():
-        w = m.toarray() * c["w_gain"][:, None] * 256
+        w = _scale_rows(m, c["w_gain"] * 256).data
         q = np.trunc(w).astype(np.int64)
         if np.abs(q).max(initial=0) > 255:
             raise InvalidModel(f"weights from {src} reach {np.abs(q).max()} > 255 with weight_exp 0",
                                where=name, hint="use -O mapping=auto")
         mode = MIXED if (q < 0).any() and (q > 0).any() else (INHIBITORY if (q < 0).any() else EXCITATORY)
-        groups[src] = (q, 0, mode, relative_error(w, q))
+        groups[src] = (_with_data(m, q), 0, mode, relative_error(w, q))
     b_v = (c["c"] + c["b_gain"] * bias) * 256
     b_mant = np.trunc(b_v).astype(np.int64)
     if np.abs(b_mant).max(initial=0) > (1 << (fp("bias_mant_bits") - 1)) - 1:
