@@ -193,3 +193,26 @@ def test_two_point_apical_must_be_a_predecessor():
     with pytest.raises(InvalidModel, match="not predecessors") as e:
         ir.normalize(g)
     assert e.value.where == "cell"
+
+
+def test_dotted_edges_into_subgraph_match_the_flat_real_file(realdata):
+    """The braille net with its recurrent layer as subgraph 'lif1', addressed as 'lif1.lif'."""
+    flat = ir.read(realdata / "rnn" / "braille_noDelay_bias_zero.nir")
+    sub = graph({"lif": flat.nodes["lif1.lif"], "w_rec": flat.nodes["lif1.w_rec"]},
+                [("lif", "w_rec"), ("w_rec", "lif")])
+    nodes = {k: v for k, v in flat.nodes.items() if not k.startswith("lif1.")}
+    nested = graph({**nodes, "lif1": sub}, [e for e in flat.edges if not (e[0].startswith("lif1.")
+                                                                        and e[1].startswith("lif1."))])
+    a, b = ir.normalize(nested), ir.normalize(flat)
+    assert set(a.nodes) == set(b.nodes) and sorted(a.edges) == sorted(b.edges)
+    assert a.delayed == b.delayed == {("lif1.w_rec", "lif1.lif")}
+    assert a.order == b.order and a.out_shape == b.out_shape
+
+
+def test_in_memory_dangling_and_duplicate_edges():
+    nodes = {"in": nir.Input(input_type={"input": np.array([2])}), "lif": lif(2)}
+    with pytest.raises(InvalidModel, match="names no node 'ghost'"):
+        ir.normalize(graph(nodes, [("in", "lif"), ("lif", "ghost")]))
+    with pytest.raises(InvalidModel, match="duplicate edge") as e:
+        ir.normalize(graph(nodes, [("in", "lif"), ("in", "lif")]))
+    assert e.value.where == "lif"

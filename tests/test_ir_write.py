@@ -98,3 +98,18 @@ def test_failed_write_leaves_nothing(tmp_path, realdata):
     with pytest.raises(InvalidModel):
         ir.write(target, g)
     assert target.read_bytes() == b"previous" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_dotted_subgraph_edges_survive_the_file(tmp_path):
+    lif = nir.LIF(tau=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3),
+                  v_reset=np.zeros(3))
+    sub = nir.NIRGraph(nodes={"lif": lif, "w_rec": nir.Linear(weight=np.eye(3))},
+                       edges=[("lif", "w_rec"), ("w_rec", "lif")], type_check=False)
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([3])}), "rec": sub,
+                            "out": nir.Output(output_type={"output": np.array([3])})},
+                     edges=[("in", "rec.lif"), ("rec.lif", "out")], type_check=False)
+    ir.write(tmp_path / "dotted.nir", g)
+    back = ir.read(tmp_path / "dotted.nir")
+    assert back.edges == g.edges
+    n = ir.load(tmp_path / "dotted.nir")
+    assert n.delayed == {("rec.w_rec", "rec.lif")} and n.out_shape["rec.lif"] == (3,)

@@ -30,6 +30,11 @@ class Flat:
 def flatten(graph: nir.NIRGraph) -> Flat:
     flat = Flat({}, [], {})
     _walk(graph, (), flat)
+    seen = set()
+    for s, d in flat.edges:
+        if (s, d) in seen:
+            raise InvalidModel(f"duplicate edge ({s!r} -> {d!r})", where=d)
+        seen.add((s, d))
     return flat
 
 
@@ -46,6 +51,25 @@ def _port(graph: nir.NIRGraph, path: tuple[str, ...], kind) -> tuple[str, ...]:
     return _port(sub, path + (ports[0],), kind) if isinstance(sub, nir.NIRGraph) else path + (ports[0],)
 
 
+def resolve(nodes: dict, name: str) -> tuple[str, ...] | None:
+    """Path of the node an edge endpoint names: a node of this level, or ``"sub.inner"`` for a
+    node inside subgraph ``sub`` (the addressing NIR's docs describe, which 1.0.8 rejects)."""
+    if name in nodes:
+        return (name,)
+    for i, ch in enumerate(name):
+        if ch == "." and isinstance(nodes.get(name[:i]), nir.NIRGraph):
+            rest = resolve(nodes[name[:i]].nodes, name[i + 1:])
+            if rest is not None:
+                return (name[:i],) + rest
+    return None
+
+
+def _node_at(graph: nir.NIRGraph, path: tuple[str, ...]):
+    for name in path:
+        graph = graph.nodes[name]
+    return graph
+
+
 def _walk(graph: nir.NIRGraph, prefix: tuple[str, ...], flat: Flat) -> None:
     for name, node in graph.nodes.items():
         path = prefix + (name,)
@@ -58,12 +82,14 @@ def _walk(graph: nir.NIRGraph, prefix: tuple[str, ...], flat: Flat) -> None:
         flat.nodes[key] = _renamed_refs(node, prefix)
         flat.paths[key] = path
     for s, d in graph.edges:
-        src, dst = prefix + (s,), prefix + (d,)
-        if isinstance(graph.nodes[s], nir.NIRGraph):
-            src = _port(graph.nodes[s], src, nir.Output)
-        if isinstance(graph.nodes[d], nir.NIRGraph):
-            dst = _port(graph.nodes[d], dst, nir.Input)
-        flat.edges.append((_join(src), _join(dst)))
+        ends = []
+        for name, port in ((s, nir.Output), (d, nir.Input)):
+            rel = resolve(graph.nodes, name)
+            if rel is None:
+                raise InvalidModel(f"edge ({s!r} -> {d!r}) names no node {name!r}", where=_join(prefix + (name,)))
+            node = _node_at(graph, rel)
+            ends.append(_port(node, prefix + rel, port) if isinstance(node, nir.NIRGraph) else prefix + rel)
+        flat.edges.append((_join(ends[0]), _join(ends[1])))
 
 
 def _renamed_refs(node, prefix: tuple[str, ...]):
@@ -79,17 +105,20 @@ def _renamed_refs(node, prefix: tuple[str, ...]):
 
 def drop_inner_ports(flat: Flat) -> Flat:
     """Remove subgraph Input/Output nodes, connecting each predecessor to each successor."""
-    nodes, edges = dict(flat.nodes), list(flat.edges)
+    nodes, edges = dict(flat.nodes), dict.fromkeys(flat.edges)  # an ordered set
     for port in flat.inner_ports():
         preds = [s for s, d in edges if d == port]
         succs = [d for s, d in edges if s == port]
-        edges = [e for e in edges if port not in e]
+        if port in preds:
+            raise InvalidModel("a subgraph port cannot feed itself", where=port)
+        for e in [(p, port) for p in preds] + [(port, s) for s in succs]:
+            del edges[e]
         for p in preds:
             for s in succs:
                 if (p, s) in edges:
                     raise UnsupportedNode(f"removing subgraph port {port!r} would duplicate the edge "
                                           f"({p!r} -> {s!r})", where=port)
-                edges.append((p, s))
+                edges[(p, s)] = None
         del nodes[port]
-    return Flat(nodes, edges, {n: flat.paths[n] for n in nodes})
+    return Flat(nodes, list(edges), {n: flat.paths[n] for n in nodes})
 

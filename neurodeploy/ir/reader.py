@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
 from . import dialect
+from .flatten import resolve
 from .shapes import MAX_ELEMENTS, NEURON_PARAMS, check_size
 
 MAX_DEPTH = 16  # nesting of subgraphs; also stops hard-link loops in a hostile file
@@ -179,7 +180,7 @@ def _edges(raw, nodes: dict, where: str) -> list[tuple[str, str]]:
     edges, seen = [], set()
     for s, d in raw.reshape(-1, 2).tolist():
         for n in (s, d):
-            if n not in nodes:
+            if resolve(nodes, n) is None:
                 raise InvalidModel(f"dangling edge ({s!r} -> {d!r}): no node named {n!r}",
                                    where=f"{where}.{n}" if where else n)
         if (s, d) in seen:
