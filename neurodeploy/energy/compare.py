@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import artifact as art
 from .. import backend as bk
 from .. import targets as tg
-from ..errors import ResourceExceeded, TargetError, UnsupportedNode
+from ..errors import ResourceExceeded, TargetError, UnsupportedNode, UsageError
 from ..ir.graph import Graph
 from ..result import Result
 from .model import EnergyReport, estimate
@@ -44,16 +44,20 @@ def _estimate_run(artifact_dir, target, graph: Graph | None, inputs, steps, labe
     return rep
 
 
-def compare_targets(graph: Graph, inputs, targets=None, steps=None, labels=None
+def compare_targets(graph: Graph, inputs, targets=None, steps=None, labels=None, options=None
                     ) -> list[tuple[str, EnergyReport | str]]:
-    """Compile, run and estimate `graph` on each target (default: all in targets/*.toml)."""
+    """Compile, run and estimate `graph` on each target (default: all in targets/*.toml).
+
+    options: {target: {key: value}} backend options per target. A target that cannot take this
+    model or run (a design rule, an unsupported node, a missing backend, a backend refusing the
+    run as given) is listed with the reason instead of a number."""
     ref = reference_run(graph, inputs, steps)
     rows: list[tuple[str, EnergyReport | str]] = []
     for name in targets or tg.available():
         try:
             with tempfile.TemporaryDirectory(prefix="nd-energy-") as tmp:
                 out, target = Path(tmp) / "artifact", tg.load(name)
-                bk.compile(graph, target, out)
+                bk.compile(graph, target, out, options=(options or {}).get(name))
                 rows.append((name, _estimate_run(out, target, graph, inputs, steps, labels, ref)))
         except ResourceExceeded as e:
             rows.append((name, f"does not fit: {e}"))
@@ -61,6 +65,8 @@ def compare_targets(graph: Graph, inputs, targets=None, steps=None, labels=None
             rows.append((name, f"unsupported: {e}"))
         except TargetError as e:
             rows.append((name, f"not available: {e}"))
+        except UsageError as e:
+            rows.append((name, f"not run: {e}"))
     return rows
 
 

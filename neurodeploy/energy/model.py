@@ -149,15 +149,26 @@ def _inferences(per, steps, batch) -> int | None:
     raise UsageError(f"per must be 'sample', 'run', 'token' or a positive int, got {per!r}")
 
 
+def unmatched(dyn: dict, result: Result) -> tuple[list[str], list[str]]:
+    """(counters with no coefficient, coefficients with no counter); ``ticks`` is not an event."""
+    return sorted(set(result.counters) - set(dyn) - {"ticks"}), sorted(set(dyn) - set(result.counters))
+
+
 def assumptions(target: tg.Target, dyn: dict, sta: dict, result: Result) -> dict[str, str]:
     """The report header: timing, voltage and what is and is not counted, in plain words."""
-    head = {f"timing.{k}": f"{q.value:g} {q.unit} ({q.confidence}: {q.source})"
+    head = {f"timing.{k}": (f"{q.low:g} {q.unit}" if q.low == q.high else
+                            f"{q.low:g} – {q.high:g} {q.unit} (point {q.value:.3g})") + f" ({q.confidence}: {q.source})"
             for k, q in target.section("timing").items()}
     stated = target.get("energy.assumptions", {}) or {}
     head.update({k: str(v) for k, v in stated.items() if not isinstance(v, dict)})
     counted = sorted(set(dyn) & set(result.counters))
     head["counted"] = ", ".join(counted) or "nothing"
     head["static"] = ", ".join(sorted(sta)) or "none in the target file"
+    not_priced, not_modelled = unmatched(dyn, result)
+    head["not counted"] = "; ".join(
+        ([f"counted but unpriced: {', '.join(not_priced)}"] if not_priced else [])
+        + ([f"priced but not counted by this simulator: {', '.join(not_modelled)}"] if not_modelled else [])
+        + ["host I/O, off-chip input delivery, board power beyond the static figures, learning"])
     head["ranges"] = ("low/high add worst-case (coefficient errors fully correlated); "
                       "point = geometric middle of each coefficient's range")
     return head
@@ -220,8 +231,7 @@ def estimate(result: Result, target: str | tg.Target, *, per=None, graph=None, i
         per_step=whole / samples_steps if samples_steps else None,
         per_token=whole / samples_steps if samples_steps and per == "token" else None,
         sim_time_s=result.sim_time_s, assumptions=assumptions(t, dyn, sta, result),
-        not_priced=sorted(set(result.counters) - set(dyn) - {"ticks"}),
-        not_modelled=sorted(set(dyn) - set(result.counters)),
+        not_priced=unmatched(dyn, result)[0], not_modelled=unmatched(dyn, result)[1],
         warnings=warnings, unit_xy=result.extra.get("unit_xy"),
     )
     if graph is not None:

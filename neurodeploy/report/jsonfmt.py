@@ -23,7 +23,8 @@ def as_data(report) -> dict:
     if isinstance(report, EnergyReport):
         return {"kind": "energy_report", **report.to_dict()}
     return {"kind": "target_comparison",
-            "targets": [{"target": n, "fits": not isinstance(r, str),
+            "targets": [{"target": n, "fits": True if not isinstance(r, str) else
+                         (False if r.startswith("does not fit") else None),
                          **({"reason": r} if isinstance(r, str) else {"report": r.to_dict()})}
                         for n, r in report]}
 

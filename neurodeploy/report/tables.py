@@ -136,7 +136,7 @@ def comparison(rows: list[tuple[str, EnergyReport | str]]) -> Section:
     out = []
     for name, rep in rows:
         if isinstance(rep, str):
-            out.append([name, "no", "", "", "", rep])
+            out.append([name, "no" if rep.startswith("does not fit") else "not run", "", "", "", rep])
             continue
         gpu = (rep.baseline or {}).get("devices", {}).get("gpu_titan_black", {}).get("ratio")
         out.append([name, "yes", span(rep.per_inference), span(rep.dynamic), ratio(gpu),
