@@ -1,9 +1,10 @@
 """Stateless NIR nodes as NumPy functions on batched arrays, plus their synapse fan-out.
 
 Every function maps x of shape (N, *in_shape) to (N, *out_shape); N is the batch, or time x batch
-when the simulator evaluates a node for all steps at once. Convolution and pooling use im2col
-(a strided window view, then one tensordot), following PyTorch's conventions (channels first,
-cross-correlation, zero padding, ``'same'`` padding puts the odd extra pixel at the end).
+when the simulator evaluates a node for all steps at once. Convolution is one GEMM per kernel tap
+on channels-last strided slices (no im2col copy, which NumPy makes slowly for small kernels);
+pooling sums a strided window view. Both follow PyTorch (channels first, cross-correlation, zero
+padding, ``'same'`` padding puts the odd extra pixel at the end).
 
 `fan_out` gives, per input element, the number of synapses it drives (non-zero weights times the
 output positions its kernel footprint reaches). Synaptic events per step are then
@@ -112,15 +113,21 @@ def _conv(name, node, in_shape, out_shape, dtype):
         raise InvalidModel(f"conv weight {w.shape} with groups={groups} does not fit {cin} input channels",
                            where=name)
     b = np.asarray(node.bias, dtype=dtype).reshape((-1,) + (1,) * nd) if node.bias is not None else 0
-    wg = w.reshape((groups, cout // groups) + w.shape[1:])
-    x_axes = [1] + list(range(2 + nd, 2 + 2 * nd))  # Cin and kernel axes of the window view
-    w_axes = [1] + list(range(2, 2 + nd))
+    cg, og = w.shape[1], cout // groups  # channels per group, in and out
+    taps = [(tap, tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                        for t, d, s, o in zip(tap, dilation, stride, out_shape[1:])))
+            for tap in np.ndindex(*kernel)]
+    w_last = np.ascontiguousarray(np.moveaxis(w, (0, 1), (-1, -2)))  # *k, Cin/g, Cout
 
     def conv(x):
-        win = _windows(x, kernel, stride, dilation, pads)  # N, Cin, *out, *k
-        parts = [np.tensordot(win[:, g * w.shape[1]:(g + 1) * w.shape[1]], wg[g], axes=(x_axes, w_axes))
-                 for g in range(groups)]  # each N, *out, Cout/groups
-        y = np.concatenate(parts, axis=-1) if groups > 1 else parts[0]
+        x = np.moveaxis(x, 1, -1)  # channels last: each tap is one (positions x Cin) @ (Cin x Cout)
+        if any(p for pair in pads for p in pair):
+            x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+        y = np.zeros((x.shape[0],) + tuple(out_shape[1:]) + (cout,), dtype=x.dtype)
+        for tap, sl in taps:  # one GEMM per kernel tap and group; no im2col copy
+            for g in range(groups):
+                y[..., g * og:(g + 1) * og] += x[(slice(None),) + sl + (slice(g * cg, (g + 1) * cg),)] @ \
+                    w_last[tap][:, g * og:(g + 1) * og]
         return np.moveaxis(y, -1, 1) + b
 
     nz = (w != 0).reshape((groups, cout // groups) + w.shape[1:]).sum(axis=1)  # groups, Cin/g, *k

@@ -7,7 +7,8 @@ torch-based peers it is checked against) and follows `graph.semantics` to the le
   edges of the sources' outputs, this step's for normal edges and the previous step's for the
   recurrent edges in ``graph.delayed`` (zeros at t=0);
 - stateless nodes fed only by graph inputs (the usual first weight layer) are evaluated once for
-  all steps as one (T*B)-row operation; that is the same arithmetic, just not repeated T times;
+  all steps as (T*B)-row operations in chunks (when the result fits in memory); that is the same
+  arithmetic, just not repeated T times;
 - neuron equations per integrator: `neurodeploy.sim.neurons`; convolution/pooling: `.ops`.
 
 Recording (arrays shaped (T, B, *shape)): ``Result.spikes[n]`` for spiking nodes, Threshold and
@@ -36,6 +37,8 @@ from .neurons import Delay, Neuron
 STATEFUL = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
 SPIKE_SOURCES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
 PASS_THROUGH = (nir.Flatten, nir.Delay, nir.Output)
+BATCHED_MAX = 1 << 25  # largest (T*B*size) output evaluated for all steps at once (memory bound)
+CHUNK = 1 << 20  # elements per row chunk in that evaluation
 
 
 def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str] | None = None,
@@ -62,9 +65,11 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
     for n in graph.order:
         preds = graph.predecessors(n)
         if n in fns and n not in xs and preds and all(p in batched for p in preds) and \
-                not any((p, n) in graph.delayed for p in preds):
+                not any((p, n) in graph.delayed for p in preds) and T * B * graph.size(n) <= BATCHED_MAX:
             x = _sum([batched[p] for p in preds]).reshape((T * B,) + tuple(graph.in_shape[n]))
-            batched[n] = fns[n](x).reshape((T, B) + tuple(graph.out_shape[n]))
+            rows = max(1, CHUNK // max(x[0].size, graph.size(n)))  # bounds im2col temporaries
+            y = [fns[n](x[i:i + rows]) for i in range(0, T * B, rows)]
+            batched[n] = np.concatenate(y).reshape((T, B) + tuple(graph.out_shape[n]))
 
     # Per-step state for everything else.
     loop = [n for n in graph.order if n not in batched]
