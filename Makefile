@@ -7,7 +7,7 @@ VENV := .venv
 LAVA := .venv-lava
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench env lava-env clean
+.PHONY: demo test bench env lava-env browser clean
 
 $(VENV)/.done: pyproject.toml setup.py requirements-dev.txt
 	test -x $(PY) || $(PY311) -m venv $(VENV)
@@ -27,13 +27,18 @@ $(LAVA)/.done: requirements-lava.txt
 	  touch $@ || exit 1; \
 	else echo "python3.10 not found: the Lava engine environment is not created"; fi
 
+# Headless Chromium renders the HTML energy report in a test (Debian package; needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium could not be installed: the browser test will skip and say so"
+
 env: $(VENV)/.done
 lava-env: $(LAVA)/.done
 
 demo: env lava-env
 	$(PY) examples/demo.py
 
-test: env lava-env
+test: env lava-env browser
 	$(PY) -m pytest -q
 
 bench: env lava-env
