@@ -19,6 +19,7 @@ from .errors import TargetError, UsageError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MODEL_FILE = "model.nir"  # the normalized model, for reports only
 
 
 def _sha256(path: Path) -> str:

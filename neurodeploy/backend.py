@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import artifact as art
+from . import ir
 from . import targets as tg
 from .errors import ResourceExceeded, TargetError, UsageError
 from .ir.graph import Graph
@@ -100,8 +101,12 @@ def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, optio
         rule.raise_if_violated()
     with art.staged(out_dir, overwrite=overwrite) as tmp:
         info = backend.lower(graph, t, options, tmp)
+        # The model travels with the artifact for reports (NeuroBench metrics, baseline, accuracy);
+        # simulators and engines never read it (ARCHITECTURE principle 2).
+        ir.write(tmp / art.MODEL_FILE, graph)
         art.write_manifest(tmp, target=t.name, backend=t.backend,
-                           info={"semantics": graph.semantics.to_dict(), **info})
+                           info={"semantics": graph.semantics.to_dict(), "model": art.MODEL_FILE,
+                                 "options": options, **info})
     return art.Artifact(out_dir)
 
 

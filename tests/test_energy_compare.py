@@ -2,6 +2,8 @@
 design rule as the reason. Uses the real Loihi backend and loihi1.toml."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -34,8 +36,18 @@ def test_compare_fits_and_does_not_fit(tmp_path):
     assert "core" in rows[str(tiny)]
 
 
+def test_estimate_artifact_uses_the_model_it_carries(tmp_path):
+    art = bk.compile(_ff_graph(), "loihi1", tmp_path / "art")
+    rep = estimate_artifact(art.path, _x())
+    assert rep.dynamic.point > 0
+    assert rep.neurobench["SynapticOperations"]["Dense"] == (4 * 5 + 5 * 3) * 20
+
+
 def test_estimate_artifact_without_model_says_so(tmp_path):
     art = bk.compile(_ff_graph(), "loihi1", tmp_path / "art")
+    manifest = json.loads((art.path / "manifest.json").read_text())
+    del manifest["model"]
+    (art.path / "manifest.json").write_text(json.dumps(manifest))
     rep = estimate_artifact(art.path, _x())
     assert rep.dynamic.point > 0 and rep.neurobench is None
     assert any("carries no model" in w for w in rep.warnings)

@@ -76,8 +76,9 @@ def artifact_graph(a: art.Artifact) -> Graph | None:
     if not rel:
         return None
     from .. import ir
+    from ..semantics import Semantics
 
-    return ir.load(a.file(rel), semantics=None)
+    return ir.load(a.file(rel), semantics=Semantics.from_dict(a.manifest.get("semantics", {})))
 
 
 def estimate_artifact(artifact_dir, inputs, *, steps=None, labels=None) -> EnergyReport:
