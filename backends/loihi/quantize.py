@@ -43,6 +43,7 @@ from neurodeploy.targets import Target
 from .connect import drives
 
 MIXED, EXCITATORY, INHIBITORY = 1, 2, 3  # lava.utils.weightutils.SignMode values
+SPIKING = (nir.LIF, nir.IF, nir.CubaLIF)
 DECAY_ONE = 4096
 
 
@@ -109,9 +110,6 @@ def quantize(graph: Graph, target: Target, opts: dict) -> Net:
                                   hint="Loihi reads out spikes; end the graph with LIF/IF/CubaLIF")
         outputs[out] = preds[0]
     return Net(inputs, pops, syns, outputs)
-
-
-SPIKING = (nir.LIF, nir.IF, nir.CubaLIF)
 
 
 def _coefficients(graph: Graph, name: str) -> dict:

@@ -40,15 +40,6 @@ def wrap(x, bits: int):
     return ((x + half) & ((1 << bits) - 1)) - half
 
 
-def fits(x, bits: int, *, signed: bool = True) -> bool:
-    """Whether every value is representable in a ``bits``-wide two's-complement (or unsigned) field."""
-    x = np.asarray(x)
-    if x.size == 0:
-        return True
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    return bool(x.min() >= lo and x.max() <= hi)
-
-
 def round_half_away(x):
     """Round to nearest, ties away from zero (``np.round`` rounds ties to even, no hardware does)."""
     x = np.asarray(x, dtype=np.float64)
