@@ -127,7 +127,10 @@ def slice_cost(net: Network, sl: Slicing, s: int, target, opts, n_ticks: int, re
 
 
 def model_limit(target, model: str) -> int:
-    return min(target.v(f"limits.max_atoms_{model}"), target.v("limits.targets_per_pe"))
+    key = f"limits.max_atoms_{model}"
+    if key not in target.quantities:  # the no-delay variant shares its model's limit
+        key = key.replace("_no_delay", "")
+    return min(target.v(key), target.v("limits.targets_per_pe"))
 
 
 def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[Slicing, list[SliceCost]]:

@@ -1,0 +1,85 @@
+"""Design rules and bad input: exit 4 with the rule, exit 3 naming the node, nothing half-written."""
+from __future__ import annotations
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy import backend as bk
+from neurodeploy import cli
+from neurodeploy.errors import ResourceExceeded, UnsupportedNode, UsageError
+from neurodeploy.ir.graph import Graph
+
+
+def chain(sizes, neuron=nir.LIF, seed=0):
+    rng = np.random.default_rng(seed)
+    nodes = {"in": nir.Input(input_type={"input": np.array([sizes[0]])})}
+    edges, prev = [], "in"
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        nodes[f"w{i}"] = nir.Affine(weight=rng.normal(size=(b, a)).astype(np.float32), bias=np.zeros(b, np.float32))
+        nodes[f"n{i}"] = neuron(tau=np.full(b, 1e-3), r=np.ones(b), v_leak=np.zeros(b), v_threshold=np.ones(b)) \
+            if neuron is nir.LIF else neuron(tau=np.full(b, 1e-3), r=np.ones(b), v_leak=np.zeros(b))
+        edges += [(prev, f"w{i}"), (f"w{i}", f"n{i}")]
+        prev = f"n{i}"
+    nodes["out"] = nir.Output(output_type={"output": np.array([sizes[-1]])})
+    edges.append((prev, "out"))
+    shapes = {k: (sizes[0],) for k in ("in",)}
+    for i, b in enumerate(sizes[1:]):
+        shapes[f"w{i}"] = shapes[f"n{i}"] = (b,)
+    shapes["out"] = (sizes[-1],)
+    ins = dict(shapes, **{f"w{i}": (a,) for i, a in enumerate(sizes[:-1])})
+    return Graph(nodes, edges, ins, shapes)
+
+
+def test_too_big_for_one_chip_names_the_rule(tmp_path):
+    g = chain([200, 20000])
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(g, "spinnaker2", tmp_path / "a")
+    assert e.value.rule == "PEs" and e.value.needed > e.value.available == 148
+    assert e.value.exit_code == 4
+    assert not (tmp_path / "a").exists() and not list(tmp_path.iterdir())
+
+
+def test_fits_on_the_board_target(tmp_path):
+    art = bk.compile(chain([200, 20000]), "spinnaker2-48chip", tmp_path / "a")
+    assert art.manifest["spinnaker2"]["chips"] > 1
+
+
+def test_weight_range_rule(tmp_path):
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(chain([4, 4]), "spinnaker2", tmp_path / "a", options={"weight_scale": "1000"})
+    assert e.value.rule == "weight range" and e.value.available == 127
+
+
+def test_delay_range_rule(tmp_path):
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(chain([4, 4]), "spinnaker2", tmp_path / "a", options={"conn_delay": "9"})
+    assert e.value.rule == "delay range" and (e.value.needed, e.value.available) == (9, 7)
+
+
+def test_fan_in_rule(tmp_path):
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(chain([60000, 2]), "spinnaker2-48chip", tmp_path / "a")
+    assert e.value.rule == "fan-in per neuron" and 5000 < e.value.available < e.value.needed <= 60000
+    assert not list(tmp_path.iterdir())
+
+
+def test_unsupported_node_names_it_and_says_keep_on_host(tmp_path):
+    g = chain([4, 4], neuron=nir.LI)
+    with pytest.raises(UnsupportedNode) as e:
+        bk.compile(g, "spinnaker2", tmp_path / "a")
+    assert e.value.where == "n0" and "keep it on the host" in str(e.value) and e.value.exit_code == 3
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_option_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="bogus"):
+        bk.compile(chain([4, 4]), "spinnaker2", tmp_path / "a", options={"bogus": "1"})
+
+
+def test_cli_exit_codes(realdata, tmp_path):
+    lif = str(realdata / "lif" / "lif_norse.nir")
+    assert cli.main(["compile", lif, "--target", "spinnaker2", "-o", str(tmp_path / "ok"), "--report"]) == 0
+    assert cli.main(["compile", lif, "--target", "spinnaker2", "-o", str(tmp_path / "bad"),
+                     "-O", "weight_scale=1e6"]) == 4
+    assert not (tmp_path / "bad").exists()
