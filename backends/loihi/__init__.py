@@ -2,7 +2,7 @@
 
 Compile: quantize (quantize.py) -> allocate to neurocores (allocate.py) -> artifact files
 (program.py: net.json + params.npz, plus a lava-dl netx ``model.net`` where the layers allow,
-netx.py, and the source graph as ``model.nir`` for reports). Run with ``--engine sim`` (default, bitsim.py) or ``--engine lava`` (Lava itself in
+netx.py). Run with ``--engine sim`` (default, bitsim.py) or ``--engine lava`` (Lava itself in
 .venv-lava, engine.py + lava_runner.py); both read only the artifact and agree bit for bit.
 
 Backend options (``-O key=value``):
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import ir
 from neurodeploy.artifact import Artifact
 from neurodeploy.backend import Backend, Rule
 from neurodeploy.errors import UsageError
@@ -74,13 +73,12 @@ class LoihiBackend(Backend):
                  "refractory_probe_unit": int(target.v("fixed_point.refractory_probe_unit"))}
         program.write(net, cores, chips, probe, out)
         netx_note = netx.export(net, out / "model.net", graph.semantics.dt)
-        ir.write(out / "model.nir", graph)  # the source model, for fidelity and energy reports
         quant = {p.name: {**p.error, "du": p.du, "dv": p.dv, "vth": p.vth,
                           "weights": {s.src: {"rel_error": s.error, "weight_exp": s.weight_exp,
                                               "sign_mode": s.sign_mode}
                                       for s in net.synapses if s.dst == p.name}}
                  for p in net.populations}
-        return {"model": "model.nir", "options": opts, "quantization": quant, "cores": rows, "chips": chips, "netx": netx_note,
+        return {"resolved_options": opts, "quantization": quant, "cores": rows, "chips": chips, "netx": netx_note,
                 "step_time_s": target.v("timing.step_time"), "generation": target.get("target.generation")}
 
     def run(self, artifact: Artifact, inputs, *, steps: int | None, record: list[str],

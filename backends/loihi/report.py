@@ -15,7 +15,7 @@ def render(artifact: Artifact) -> Group:
     for r in m["cores"]:
         cores.add_row(str(r["core"]), r["population"], str(r["neurons"]), str(r["synapses"]),
                       str(r["synapse_bytes"]), str(r["input_axons"]), str(r["output_axons"]))
-    quant = Table(title=f"quantization (mapping={m['options']['mapping']}): relative errors")
+    quant = Table(title=f"quantization (mapping={m['resolved_options']['mapping']}): relative errors")
     for col in ("population", "du", "dv", "vth", "weight groups: rel. error @ exp", "vth err", "dv err", "du err",
                 "bias err"):
         quant.add_column(col)
