@@ -8,8 +8,8 @@ dangling, types renamed, hard-link loops), then calls `ir.load`.
 """
 from __future__ import annotations
 
+import os
 import shutil
-import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -27,10 +27,19 @@ from neurodeploy.ir import dialect
 from conftest import REALDATA
 
 PEAK_LIMIT = 64 << 20  # bytes traced by tracemalloc while loading one mutated file (seeds need < 5 MiB)
-WORK = Path(tempfile.mkdtemp(prefix="nd-fuzz-"))
+REAL_SEEDS = [REALDATA / "lif" / "lif_norse.nir", REALDATA / "rnn" / "braille_noDelay_bias_zero.nir",
+              REALDATA / "cnn" / "cnn_sinabs.nir"]
+N_SEEDS = len(REAL_SEEDS) + 2
 
 
-def _generated_seeds() -> list[Path]:
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module")
+def seeds(work) -> list[Path]:
+    """The real files plus two generated ones: a dialect graph and a nested, sloppy subgraph."""
     h, n = 4, 3
     rng = np.random.default_rng(0)
     egru = nir.NIRGraph(nodes={
@@ -52,16 +61,17 @@ def _generated_seeds() -> list[Path]:
         "fc": nir.Affine(weight=np.ones((h, n), np.float32), bias=np.zeros(h, np.float32)),
         "rnn": sub, "out": nir.Output(output_type={"output": np.array([h])})},
         edges=[("in", "fc"), ("fc", "rnn"), ("rnn", "out")], type_check=False)
-    paths = []
+    paths = list(REAL_SEEDS)
     for name, g in (("egru", egru), ("nested", nested)):
-        paths.append(WORK / f"seed_{name}.nir")
+        paths.append(work / f"seed_{name}.nir")
         ir.write(paths[-1], g)
+    assert len(paths) == N_SEEDS
     return paths
 
 
-SEEDS = [REALDATA / "lif" / "lif_norse.nir", REALDATA / "rnn" / "braille_noDelay_bias_zero.nir",
-         REALDATA / "cnn" / "cnn_sinabs.nir", *_generated_seeds()]
-FUZZ = settings(max_examples=150, deadline=5000, derandomize=True, database=None,
+# ND_FUZZ_EXAMPLES=N runs a longer, randomized campaign; by default the same 150 examples each run.
+CAMPAIGN = int(os.environ.get("ND_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=CAMPAIGN or 150, deadline=5000, derandomize=not CAMPAIGN, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -79,10 +89,10 @@ def load_only_our_errors(path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-@given(seed=st.sampled_from(SEEDS), data=st.data())
+@given(seed=st.integers(0, N_SEEDS - 1), data=st.data())
 @settings(FUZZ)
-def test_byte_mutations(seed, data):
-    raw = bytearray(seed.read_bytes())
+def test_byte_mutations(seeds, work, seed, data):
+    raw = bytearray(seeds[seed].read_bytes())
     kind = data.draw(st.sampled_from(["truncate", "flip", "splice", "delete"]))
     at = data.draw(st.integers(0, len(raw) - 1))
     if kind == "truncate":
@@ -94,7 +104,7 @@ def test_byte_mutations(seed, data):
         raw[at:at] = data.draw(st.binary(min_size=1, max_size=64))
     else:
         del raw[at:at + data.draw(st.integers(1, 4096))]
-    path = WORK / "bytes.nir"
+    path = work / "bytes.nir"
     path.write_bytes(bytes(raw))
     load_only_our_errors(path)
 
@@ -203,11 +213,11 @@ def _structure_mutation(f, data):
 
 
 @pytest.mark.timeout(120)
-@given(seed=st.sampled_from(SEEDS), data=st.data())
+@given(seed=st.integers(0, N_SEEDS - 1), data=st.data())
 @settings(FUZZ)
-def test_structure_mutations(seed, data):
-    path = WORK / "struct.nir"
-    shutil.copyfile(seed, path)
+def test_structure_mutations(seeds, work, seed, data):
+    path = work / "struct.nir"
+    shutil.copyfile(seeds[seed], path)
     with h5py.File(path, "a") as f:
         for _ in range(data.draw(st.integers(1, 3))):
             mutate = data.draw(st.sampled_from([_edge_mutation, _dataset_mutation, _structure_mutation]))
@@ -218,7 +228,7 @@ def test_structure_mutations(seed, data):
 @pytest.mark.parametrize("shape", [(10**12,), (2**28 + 1,), (1, 10**9, 10**9)])
 def test_huge_declared_input_refused_without_allocating(tmp_path, shape):
     path = tmp_path / "huge.nir"
-    shutil.copyfile(SEEDS[0], path)
+    shutil.copyfile(REAL_SEEDS[0], path)
     with h5py.File(path, "a") as f:
         _replace(f, "node/nodes/input/shape", data=np.array(shape))
     tracemalloc.start()

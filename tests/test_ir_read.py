@@ -180,3 +180,15 @@ def test_huge_declared_dataset_refused_before_reading(tmp_path):
         f["node/nodes/fc"].create_dataset("bias", shape=(2**27,), dtype="f8")
     with pytest.raises(InvalidModel, match="stores only"):
         ir.read(path)
+
+
+def test_zero_stride_conv_refused(tmp_path, realdata):
+    """Found by the fuzz test: nir's own Conv2d would divide by zero (OverflowError)."""
+    path = tmp_path / "cnn.nir"
+    path.write_bytes((realdata / "cnn" / "cnn_sinabs.nir").read_bytes())
+    with h5py.File(path, "a") as f:
+        del f["node/nodes/0/stride"]
+        f["node/nodes/0"].create_dataset("stride", data=np.zeros(2, np.int8))
+    with pytest.raises(InvalidModel, match="stride \\(0, 0\\) must be >= 1") as e:
+        ir.read(path)
+    assert e.value.where == "0"

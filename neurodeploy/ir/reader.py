@@ -233,7 +233,7 @@ def build_node(tree: dict, where: str, repairs: list[str], depth: int) -> nir.NI
         if e.where:
             raise
         raise InvalidModel(f"bad {t} node: {e}", where=where) from None
-    except (ValueError, TypeError, AssertionError, AttributeError, IndexError) as e:
+    except (ValueError, TypeError, AssertionError, AttributeError, IndexError, ArithmeticError) as e:
         raise InvalidModel(f"bad {t} node: {type(e).__name__}: {e}", where=where) from None
 
 
@@ -251,6 +251,10 @@ def _construct(cls, values: dict, metadata: dict, where: str, repairs: list[str]
         if "v_threshold" in values and "v_reset" not in values:
             values["v_reset"] = np.zeros_like(values["v_threshold"])
             repairs.append(f"{where}: legacy file without v_reset, set to 0")
+    for k in ("stride", "dilation", "kernel_size", "groups", "padding"):
+        v = values.get(k)
+        if v is not None and not isinstance(v, str) and min(np.atleast_1d(v)) < (0 if k == "padding" else 1):
+            raise InvalidModel(f"{k} {v} must be {'>= 0' if k == 'padding' else '>= 1'}", where=where)
     if cls in (nir.Conv1d, nir.Conv2d) and values.setdefault("input_shape", None) is not None:
         values["input_shape"] = check_size(np.atleast_1d(values["input_shape"]), where, "input_shape")
         if cls is nir.Conv1d:
