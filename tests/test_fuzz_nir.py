@@ -88,7 +88,7 @@ def load_only_our_errors(path: Path) -> None:
     assert peak < PEAK_LIMIT, f"loading allocated {peak} bytes"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 + CAMPAIGN)
 @given(seed=st.integers(0, N_SEEDS - 1), data=st.data())
 @settings(FUZZ)
 def test_byte_mutations(seeds, work, seed, data):
@@ -212,7 +212,7 @@ def _structure_mutation(f, data):
         f.create_dataset(node, data=np.ones(2))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120 + CAMPAIGN)
 @given(seed=st.integers(0, N_SEEDS - 1), data=st.data())
 @settings(FUZZ)
 def test_structure_mutations(seeds, work, seed, data):

@@ -113,3 +113,12 @@ def test_dotted_subgraph_edges_survive_the_file(tmp_path):
     assert back.edges == g.edges
     n = ir.load(tmp_path / "dotted.nir")
     assert n.delayed == {("rec.w_rec", "rec.lif")} and n.out_shape["rec.lif"] == (3,)
+
+
+def test_unstorable_node_names_refused(tmp_path, realdata):
+    g = ir.read(realdata / "lif" / "lif_norse.nir")
+    g.nodes["a/b"] = g.nodes.pop("1")
+    g.edges = [tuple("a/b" if n == "1" else n for n in e) for e in g.edges]
+    with pytest.raises(InvalidModel, match="cannot be stored") as e:
+        ir.write(tmp_path / "x.nir", g)
+    assert e.value.where == "a/b" and list(tmp_path.iterdir()) == []

@@ -148,8 +148,8 @@ def build_graph(tree: dict, where: str, repairs: list[str], depth: int, top: boo
     nodes_tree = tree.get("nodes")
     if not isinstance(nodes_tree, dict):
         raise InvalidModel("graph has no 'nodes' group", where=where or None)
-    if top and SENTINEL in nodes_tree:
-        _check_sentinel(nodes_tree.pop(SENTINEL))
+    if top and isinstance(nodes_tree.get(SENTINEL), dict) and MARKER in nodes_tree[SENTINEL]:
+        _check_sentinel(nodes_tree.pop(SENTINEL)[MARKER])
     nodes = {}
     for name, sub in nodes_tree.items():
         here = f"{where}.{name}" if where else name
@@ -162,9 +162,8 @@ def build_graph(tree: dict, where: str, repairs: list[str], depth: int, top: boo
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(tree, where), type_check=False)
 
 
-def _check_sentinel(entry) -> None:
-    v = entry.get(MARKER) if isinstance(entry, dict) else None
-    if v is None or np.ndim(v) != 0 or np.asarray(v).dtype.kind not in "iu":
+def _check_sentinel(v) -> None:
+    if not isinstance(v, (np.ndarray, np.generic)) or np.ndim(v) != 0 or v.dtype.kind not in "iu":
         raise InvalidModel("malformed neurodeploy dialect marker", where=SENTINEL)
     if int(v) > dialect.VERSION:
         raise UnsupportedNode(f"file uses neurodeploy dialect version {int(v)}; this neurodeploy reads "

@@ -62,6 +62,9 @@ def _graph(group: h5py.Group, graph: nir.NIRGraph, where: str, sentinel: bool = 
         s.create_dataset(MARKER, data=dialect.VERSION)
     for name, node in graph.nodes.items():
         here = f"{where}.{name}" if where else name
+        if not isinstance(name, str) or not name or "/" in name or name == "." or sentinel and name == SENTINEL:
+            raise InvalidModel(f"node name {name!r} cannot be stored: names must be non-empty strings "
+                               f"without '/' (and not {SENTINEL!r} in a dialect file)", where=here)
         if isinstance(node, nir.NIRGraph):
             _graph(nodes.create_group(name), node, here)
         else:
