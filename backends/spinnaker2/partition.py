@@ -134,6 +134,8 @@ def model_limit(target, model: str) -> int:
 
 
 def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[Slicing, list[SliceCost]]:
+    """Populations are sized in network order, each shrunk until its worst slice fits, given its
+    (already sized) sources; a few outer passes settle recurrent sources sized later."""
     budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // 4
     budget_cycles = opts.tick * opts.clock
     atoms = {}
@@ -141,23 +143,29 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[
         cap = opts.atoms_cap(name)
         atoms[name] = max(1, min(p.size, cap if cap is not None else model_limit(target, p.model)))
     cache: dict = {}
-    for _ in range(40):
-        sl = Slicing.make(net, atoms)
-        costs = []
-        for s in range(len(sl)):
-            pop = sl.pops[sl.pop_index[s]]
-            srcs = tuple(sorted((q.pre, atoms[q.pre]) for q in net.incoming(pop)))
-            key = (s - sl.base[pop], pop, atoms[pop], srcs)
+
+    def costs_of(sl: Slicing, name: str) -> list[SliceCost]:
+        srcs = tuple(sorted((q.pre, atoms[q.pre]) for q in net.incoming(name)))
+        out = []
+        for s in sl.slices_of(name):
+            key = (s - sl.base[name], name, atoms[name], srcs)
             if key not in cache:
                 cache[key] = slice_cost(net, sl, s, target, opts, n_ticks, recorded)
-            costs.append(cache[key])
+            out.append(cache[key])
+        return out
+
+    for _ in range(10):
         changed = False
         for name in net.populations:
-            mine = [costs[s] for s in sl.slices_of(name)]
-            over = max(max(c.words / budget_words for c in mine), max(c.cycles / budget_cycles for c in mine))
-            if over > 1 and atoms[name] > 1:
+            while True:
+                sl = Slicing.make(net, atoms)
+                mine = costs_of(sl, name)
+                over = max(max(c.words / budget_words, c.cycles / budget_cycles) for c in mine)
+                if over <= 1 or atoms[name] == 1:
+                    break
                 atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over * 0.95)))
                 changed = True
         if not changed:
-            return sl, costs
-    return sl, costs
+            break
+    sl = Slicing.make(net, atoms)
+    return sl, [c for name in net.populations for c in costs_of(sl, name)]
