@@ -6,11 +6,14 @@ on channels-last strided slices (no im2col copy, which NumPy makes slowly for sm
 pooling sums a strided window view. Both follow PyTorch (channels first, cross-correlation, zero
 padding, ``'same'`` padding puts the odd extra pixel at the end).
 
-`fan_out` gives, per input element, the number of synapses it drives (non-zero weights times the
-output positions its kernel footprint reaches). Synaptic events per step are then
-``(x != 0) . fan_out``, exact for convolutions too, without touching the weights again.
+`Fan.events` gives, per input element, the number of synapses it drives (non-zero weights times
+the output positions its kernel footprint reaches). Synaptic events per step are then
+``(x != 0) . events``, exact for convolutions too, without touching the weights again.
+`Fan.dense` counts every synapse of one sample, zero weights included (a dense machine's work).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import nir
 import numpy as np
@@ -21,8 +24,13 @@ from ..errors import InvalidModel, UnsupportedNode
 POOL_TYPES = (nir.SumPool2d, nir.AvgPool2d)
 
 
+class Fan(NamedTuple):
+    events: np.ndarray  # synapses (non-zero weights) driven by each input element
+    dense: int  # all synapses of one sample, zero weights included
+
+
 def make(name: str, node, in_shape: tuple, out_shape: tuple, dtype):
-    """Return (fn, fan_out or None) for a stateless node."""
+    """Return (fn, Fan or None) for a stateless node."""
     if isinstance(node, (nir.Input, nir.Output)):
         return (lambda x: x), None
     if isinstance(node, (nir.Affine, nir.Linear)):
@@ -50,14 +58,14 @@ def _dense(name, node, dtype):
                               where=name)
     wt = np.ascontiguousarray(w.T)
     b = np.asarray(node.bias, dtype=dtype) if isinstance(node, nir.Affine) else None
-    fan_out = np.count_nonzero(w, axis=0).astype(np.int64)
+    fan = Fan(np.count_nonzero(w, axis=0).astype(np.int64), int(w.size))
 
     def dense(x):
         y = x.reshape(x.shape[0], -1) @ wt
         if b is not None:
             y += b
         return y
-    return dense, fan_out
+    return dense, fan
 
 
 def _pairs(v, nd: int) -> tuple[int, ...]:
@@ -132,8 +140,9 @@ def _conv(name, node, in_shape, out_shape, dtype):
 
     nz = (w != 0).reshape((groups, cout // groups) + w.shape[1:]).sum(axis=1)  # groups, Cin/g, *k
     counts = nz.reshape((cin,) + tuple(kernel))
-    fan_out = _footprint(counts, in_shape[1:], out_shape[1:], kernel, stride, dilation, pads)
-    return conv, fan_out.ravel()
+    geometry = (in_shape[1:], out_shape[1:], kernel, stride, dilation, pads)
+    every = _footprint(np.full_like(counts, cout // groups), *geometry)
+    return conv, Fan(_footprint(counts, *geometry).ravel(), int(every.sum()))
 
 
 def _pool(name, node, in_shape, out_shape, dtype):
@@ -146,4 +155,5 @@ def _pool(name, node, in_shape, out_shape, dtype):
         return y * scale if scale is not None else y
 
     counts = np.ones((int(in_shape[0]),) + kernel, dtype=np.int64)
-    return pool, _footprint(counts, in_shape[1:], out_shape[1:], kernel, stride, (1, 1), pads).ravel()
+    fan = _footprint(counts, in_shape[1:], out_shape[1:], kernel, stride, (1, 1), pads).ravel()
+    return pool, Fan(fan, int(fan.sum()))

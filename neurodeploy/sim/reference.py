@@ -19,7 +19,8 @@ the Output nodes.
 Counters (totals over batch and steps; per node in ``Result.per_layer``):
 ``synaptic_events`` = non-zero inputs x synapses they drive, per weight layer (Affine, Linear,
 Conv, SumPool/AvgPool; conv counts the exact kernel footprint); ``macs`` = the part of those whose
-input is real-valued rather than 0/1 spikes; ``dense_synaptic_ops`` = every synapse every step;
+input is real-valued rather than 0/1 spikes; ``dense_synaptic_ops`` = every synapse (zero weights
+included) every step;
 ``neuron_updates`` = neurons x steps; ``spikes``; ``ticks`` = steps.
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
     rec_v = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype)
              for n in record if n in state and isinstance(state[n], Neuron)}
     rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if state[n].i is not None}
-    nonzero = {n: np.zeros(len(fan[n]), np.int64) for n in loop if fan.get(n) is not None}
+    nonzero = {n: np.zeros(len(fan[n].events), np.int64) for n in loop if fan.get(n) is not None}
     spikes = {n: 0 for n in state if state[n].spiking}
 
     for t in range(T):
@@ -123,9 +124,9 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
         else:
             x = _sum([batched[p] for p in graph.predecessors(n)]).reshape(T * B, -1)
             nz, real = np.count_nonzero(x, axis=0), bool(np.any((x != 0) & (x != 1)))
-        events = int(nz @ f)
+        events = int(nz @ f.events)
         res.per_layer[n] = {"synaptic_events": events, "macs": events if real else 0,
-                            "dense_synaptic_ops": int(f.sum()) * T * B}
+                            "dense_synaptic_ops": f.dense * T * B}
     for n in state:
         c = res.per_layer.setdefault(n, {})
         c["neuron_updates"] = int(np.prod(graph.out_shape[n])) * T * B if isinstance(state[n], Neuron) else 0
