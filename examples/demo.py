@@ -16,6 +16,7 @@ from rich.console import Console
 
 from neurodeploy import backend as bk
 from neurodeploy import energy, ir, report
+from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,8 @@ def main() -> int:
     if not MODEL.is_file():
         con.print(f"[red]model not found:[/] {MODEL} (../shared must sit beside the repository)")
         return 1
-    graph = ir.load(MODEL)
+    # Sinabs' IF neuron adds its input once per step (v += x): in NIR terms dt = 1 with r = 1.
+    graph = ir.load(MODEL, semantics=Semantics(dt=1.0))
     con.rule(f"compile {MODEL.name} -> spinnaker2")
     art = bk.compile(graph, "spinnaker2", OUT, overwrite=True)
     con.print(bk.get(art.backend).report(art))

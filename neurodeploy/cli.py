@@ -17,14 +17,15 @@ from rich.table import Table
 from . import backend as bk
 from . import targets as tg
 from .errors import NeuroDeployError, UsageError
-from .semantics import INTEGRATORS, RESETS, Semantics
+from .semantics import INTEGRATORS, RESET_TIMINGS, RESETS, Semantics
 
 out = Console()
 err = Console(stderr=True)
 
 
 def _semantics(args) -> Semantics:
-    return Semantics().with_(dt=args.dt, reset=args.reset, integrator=args.integrator)
+    return Semantics().with_(dt=args.dt, reset=args.reset, integrator=args.integrator,
+                             reset_timing=args.reset_timing)
 
 
 def _load_model(args):
@@ -121,6 +122,14 @@ def cmd_targets(args) -> None:
     out.print(table)
 
 
+def _semantic_flags(sp) -> None:
+    """The semantics NIR leaves open (see neurodeploy/semantics.py for the defaults' meaning)."""
+    sp.add_argument("--dt", type=float, help="time step in seconds (default 1e-4)")
+    sp.add_argument("--reset", choices=RESETS, help="reset mode (default v_reset)")
+    sp.add_argument("--integrator", choices=INTEGRATORS, help="integrator (default exact)")
+    sp.add_argument("--reset-timing", choices=RESET_TIMINGS, help="when a spike's reset applies (default same_step)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurodeploy", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,9 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     def model_cmd(name, help_):
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("model", help="a .nir file (NIR 1.0.8, with or without the neurodeploy dialect)")
-        sp.add_argument("--dt", type=float, help="time step in seconds (default 1e-4)")
-        sp.add_argument("--reset", choices=RESETS, help="reset mode (default v_reset)")
-        sp.add_argument("--integrator", choices=INTEGRATORS, help="integrator (default exact)")
+        _semantic_flags(sp)
         return sp
 
     model_cmd("inspect", "print nodes, shapes, parameters, edges and recurrent loops").set_defaults(fn=cmd_inspect)
@@ -167,9 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=int)
     sp.add_argument("--format", choices=("json", "md", "html"), default="md")
     sp.add_argument("-o", required=True, metavar="FILE")
-    sp.add_argument("--dt", type=float)
-    sp.add_argument("--reset", choices=RESETS)
-    sp.add_argument("--integrator", choices=INTEGRATORS)
+    _semantic_flags(sp)
     sp.set_defaults(fn=cmd_energy)
 
     sub.add_parser("targets", help="list targets/*.toml with their backends").set_defaults(fn=cmd_targets)

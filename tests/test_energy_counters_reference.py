@@ -88,8 +88,6 @@ def test_zero_weights_are_not_synaptic_events(build):
     assert check_counters(r, graph, inputs=x, keys=["synaptic_events", "spikes", "neuron_updates"]) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="reference counts dense_synaptic_ops over non-zero weights only; "
-                   "result.py defines it as every synapse every step (a dense machine multiplies zeros too)")
 def test_dense_ops_count_zero_weights():
     graph, in_shape = feedforward(0.5)
     r, x = _run(graph, in_shape, real=False)
