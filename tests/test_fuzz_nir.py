@@ -121,6 +121,13 @@ def _groups(f: h5py.File) -> list[str]:
     return sorted(out)
 
 
+def _free(g: h5py.Group, base: str) -> str:
+    i = 0
+    while f"{base}{i}" in g:
+        i += 1
+    return f"{base}{i}"
+
+
 def _replace(f: h5py.File, name: str, **kw) -> None:
     parent, key = name.rsplit("/", 1)
     del f[name]
@@ -157,7 +164,7 @@ def _edge_mutation(f, data):
 def _dataset_mutation(f, data):
     name = data.draw(st.sampled_from(_datasets(f)))
     how = data.draw(st.sampled_from(["shape", "dtype", "string", "nan", "huge", "delete", "scalar",
-                                     "empty", "bignum"]))
+                                     "empty", "bignum", "badutf8"]))
     if how == "delete":
         del f[name]
     elif how == "shape":
@@ -169,7 +176,7 @@ def _dataset_mutation(f, data):
         arr = np.zeros(np.shape(old), dtype) if not isinstance(old, bytes) else np.zeros(3, dtype)
         _replace(f, name, data=arr)
     elif how == "string":
-        _replace(f, name, data=data.draw(st.text(max_size=20)), dtype=h5py.string_dtype())
+        _replace(f, name, data=data.draw(st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)), dtype=h5py.string_dtype())
     elif how == "nan":
         _replace(f, name, data=np.full(data.draw(st.integers(1, 5)), data.draw(
             st.sampled_from([np.nan, np.inf, -np.inf]))))
@@ -178,6 +185,8 @@ def _dataset_mutation(f, data):
         _replace(f, name, shape=(n,), dtype="f8", maxshape=(None,), chunks=(1024,))
     elif how == "scalar":
         _replace(f, name, data=data.draw(st.floats(allow_nan=True, allow_infinity=True)))
+    elif how == "badutf8":
+        _replace(f, name, data=np.bytes_(b"\xff\xfe" + data.draw(st.binary(max_size=8)).replace(b"\0", b"")))
     elif how == "empty":
         _replace(f, name, data=np.zeros((0,)))
     else:
@@ -196,11 +205,11 @@ def _structure_mutation(f, data):
         del f[data.draw(st.sampled_from(groups))]
     elif how == "extra":
         g = f[data.draw(st.sampled_from(groups))]
-        g.create_dataset(f"extra_{len(g)}", data=np.ones(3))
+        g.create_dataset(_free(g, "extra"), data=np.ones(3))
     elif how == "loop":  # hard links back to an ancestor, twice (an exponential walk if followed)
         g = f[data.draw(st.sampled_from(groups))]
-        g[f"loop_a{len(g)}"] = f["node"]
-        g[f"loop_b{len(g)}"] = f["node"]
+        g[_free(g, "loop_a")] = f["node"]
+        g[_free(g, "loop_b")] = f["node"]
     elif how == "input_shape":
         inputs = [g for g in groups if "shape" in f[g]]
         if inputs:

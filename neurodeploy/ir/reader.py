@@ -132,12 +132,15 @@ def _dataset(ds: h5py.Dataset, where: str):
         raise InvalidModel(f"declares {declared} bytes but stores only {ds.id.get_storage_size()}",
                            where=here, hint="the file is corrupt or hostile")
     v = ds[()]
-    if is_str:
+    if not is_str:
+        return v
+    try:
         if isinstance(v, bytes):
             return v.decode("utf-8")
         return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b),
                             otypes=[object])(v) if v.size else np.empty(v.shape, dtype=object)
-    return v
+    except UnicodeDecodeError:
+        raise InvalidModel("string is not valid UTF-8", where=here) from None
 
 
 # --- plain tree -> nir nodes --------------------------------------------------------------------
