@@ -23,9 +23,9 @@ from . import drc
 from . import memimage as mi
 from .convert import Network, convert
 from .options import Options, parse
-from .partition import Slicing, conv_sources, partition, synapses_into
+from .partition import Slicing, conv_sources, partition, routing_reserve, synapses_into
 from .place import Geometry, Placement, place
-from .route import build_tables, compress, path_costs, targets_per_source
+from .route import build_tables, compress, path_costs, region_targets, targets_per_source
 
 COST_KEYS = ("tick_overhead", "neuron_update_lif", "neuron_update_lif_curr_exp", "neuron_update_lif_conv2d",
              "neuron_update_spike_list", "synaptic_event", "packet_received", "packet_sent", "mla_macs_per_cycle",
@@ -45,7 +45,8 @@ class Mapping:
     rules: list
     quant: dict
     placement: Placement | None = None
-    targets: dict = field(default_factory=dict)
+    targets: dict = field(default_factory=dict)   # source slice -> every (chip, QPE, PE mask) it feeds
+    regions: dict = field(default_factory=dict)   # source slice -> its ROUTING_TABLE rows
     tables: dict = field(default_factory=dict)
     uncompressed: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
@@ -78,14 +79,15 @@ def map_network(graph, target, raw_options: dict) -> Mapping:
                              board_target=board_target)
     src, dst = _pairs(net, sl)
     m.targets = targets_per_source(src, dst, pl.chip, pl.qpe, pl.pe)
-    raw = build_tables(m.targets, pl.chip) if pl.chips_used > 1 else {}
+    raw = build_tables(m.targets, pl.chip, geo.qpes) if pl.chips_used > 1 else {}
     m.uncompressed = {c: len(t) for c, t in raw.items()}
     m.tables = {c: compress(t) for c, t in raw.items()}
     hop_s = target.v("timing.noc_cycles_per_hop") / target.v("timing.noc_clock")
-    m.paths = path_costs(m.targets, pl.chip, pl.qpe, m.tables, geo.router_qpe, len(sl), hop_s,
+    m.regions = {s: region_targets(t, tuple(int(v) for v in pl.chip[s]), geo.router_qpe) for s, t in m.targets.items()}
+    m.paths = path_costs(m.targets, pl.chip, pl.qpe, m.tables, geo.qpes, geo.router_qpe, len(sl), hop_s,
                          target.v("timing.chip_link_latency"))
     # routing region words and packet sending, now that targets are known
-    words = [c.words + 5 * len(m.targets.get(s, ())) for s, c in enumerate(costs)]
+    words = [c.words - routing_reserve(target) + 5 * len(m.regions.get(s, ())) for s, c in enumerate(costs)]
     cycles = [c.cycles + opts.activity * sl.n[s] * m.paths["packets"][s] * target.v("cost.packet_sent")
               for s, c in enumerate(costs)]
     budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // 4
@@ -114,7 +116,7 @@ def pe_image(m: Mapping, s: int) -> np.ndarray:
     net, sl, opts = m.net, m.slicing, m.opts
     pop = net.populations[sl.pops[sl.pop_index[s]]]
     a, n = int(sl.start[s]), int(sl.n[s])
-    t = m.targets.get(s, np.zeros((0, 5), np.int64))
+    t = m.regions.get(s, np.zeros((0, 5), np.int64))
     rec_spk = pop.name in m.recorded
     rec_v = rec_spk and pop.model != "spike_list" and pop.name in net.outputs.values()
     regions = {mi.ROUTING: np.r_[s << mi.KEY_SHIFT, len(t), 3, t.reshape(-1)],
@@ -175,6 +177,7 @@ def write_artifact(m: Mapping, graph, target, out: Path) -> dict:
                                                                      if p.model == "spike_list"],
             "chips_used": pl.chips_used, "boards": pl.boards,
             "router_qpe": list(Geometry.from_target(target).router_qpe),
+            "qpes": Geometry.from_target(target).qpes.tolist(),
             "noc_hop_s": target.v("timing.noc_cycles_per_hop") / target.v("timing.noc_clock"),
             "chip_link_latency_s": target.v("timing.chip_link_latency"),
             "cost": {k: target.v(f"cost.{k}") for k in COST_KEYS}, "options": opts.to_dict()}
@@ -182,10 +185,10 @@ def write_artifact(m: Mapping, graph, target, out: Path) -> dict:
     script, arrays = network_script(m, graph)
     (out / "network_s2.py").write_text(script)
     save_npz(out / "network_s2.npz", **arrays)
-    return summary(m)
+    return summary(m, target)
 
 
-def summary(m: Mapping) -> dict:
+def summary(m: Mapping, target) -> dict:
     """Manifest info: the utilization summary, the rules and the quantization error per layer."""
     sl, pl = m.slicing, m.placement
     return {"spinnaker2": {
@@ -199,7 +202,8 @@ def summary(m: Mapping) -> dict:
         "per_pe": {"label": [pl.label(s) for s in range(len(sl))] if pl else [],
                    "population": [sl.pops[i] for i in sl.pop_index], "neurons": sl.n.tolist(),
                    "synapses": [c.synapses for c in m.costs],
-                   "sram_bytes": [4 * (c.words + 5 * len(m.targets.get(s, ()))) for s, c in enumerate(m.costs)],
+                   "sram_bytes": [4 * (c.words - routing_reserve(target) + 5 * len(m.regions.get(s, ())))
+                                  for s, c in enumerate(m.costs)],
                    "cycles_per_tick": [round(c.cycles) for c in m.costs],
-                   "routing_targets": [len(m.targets.get(s, ())) for s in range(len(sl))]},
+                   "routing_targets": [len(m.regions.get(s, ())) for s in range(len(sl))]},
     }}

@@ -92,7 +92,7 @@ def slice_cost(net: Network, sl: Slicing, s: int, target, opts, n_ticks: int, re
     p = net.populations[pop]
     n = int(sl.n[s])
     c = target.v
-    words = mi.HEADER + 3 + 2 + 7 + 2 + mi.LOG_WORDS
+    words = mi.HEADER + 3 + routing_reserve(target) + 2 + 7 + 2 + mi.LOG_WORDS
     spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in recorded and p.model != "spike_list"
                                 and pop in net.outputs.values())
     words += spk + volt
@@ -124,6 +124,11 @@ def slice_cost(net: Network, sl: Slicing, s: int, target, opts, n_ticks: int, re
         words += 3 * entries
         cyc += opts.activity * rows * c("cost.packet_received")
     return SliceCost(int(words), int(synapses), int(rows), int(entries), float(cyc), int(mla))
+
+
+def routing_reserve(target) -> int:
+    """Words budgeted for the routing region before placement: one row per QPE of a chip plus the router."""
+    return 5 * (target.v("limits.qpes") + 1)
 
 
 def model_limit(target, model: str) -> int:

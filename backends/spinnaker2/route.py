@@ -6,7 +6,8 @@
   (MC_ROUTING); its ROUTING_TABLE region lists those targets.
 - Targets on other chips: one packet goes to the chip router and follows the multicast tree of
   hexagonal chip-link paths (C2C_ROUTING). Each chip on a tree gets an entry {key, mask, route}, route
-  = 6 link bits + bit 6 "deliver here" (the PE's target list says to which QPEs).
+  = 6 link bits + one bit per QPE of that chip to deliver to. The source PE's own list (ROUTING_TABLE
+  region) holds only its chip's QPEs plus one entry for the router, so it stays small (<= 39 rows).
 - Compression: entries with the same route, same mask and keys differing only in the lowest masked
   bit merge into one (repeated until nothing merges); merged entries never overlap others, so the
   order-free TCAM lookup stays exact. Default routing is not used.
@@ -24,9 +25,6 @@ from neurodeploy.errors import TargetError
 from .memimage import KEY_MASK, KEY_SHIFT
 from .place import LINKS, hex_path
 
-LOCAL = 1 << 6
-
-
 def targets_per_source(pairs_src: np.ndarray, pairs_dst: np.ndarray, chip: np.ndarray, qpe: np.ndarray,
                        pe: np.ndarray) -> dict[int, np.ndarray]:
     """Source slice -> (k, 5) array of (chip_x, chip_y, qpe_x, qpe_y, pe_mask), sorted."""
@@ -42,21 +40,34 @@ def targets_per_source(pairs_src: np.ndarray, pairs_dst: np.ndarray, chip: np.nd
     return {int(uniq[b, 0]): out[b:e] for b, e in zip(bounds[:-1], bounds[1:])}
 
 
-def build_tables(targets: dict[int, np.ndarray], src_chip: np.ndarray) -> dict[tuple, np.ndarray]:
-    """Per chip (x, y): uncompressed (E, 3) [key, mask, route] entries for inter-chip traffic."""
+def region_targets(t: np.ndarray, home: tuple, router_qpe: tuple) -> np.ndarray:
+    """What the source PE's ROUTING_TABLE region holds: its own chip's targets, plus one entry
+    (home chip, router QPE position, mask 0) when packets must leave the chip via the router."""
+    local = (t[:, 0] == home[0]) & (t[:, 1] == home[1])
+    rows = t[local]
+    if (~local).any():
+        rows = np.concatenate([rows, [[home[0], home[1], router_qpe[0], router_qpe[1], 0]]])
+    return rows
+
+
+def build_tables(targets: dict[int, np.ndarray], src_chip: np.ndarray, qpes: np.ndarray) -> dict[tuple, np.ndarray]:
+    """Per chip (x, y): uncompressed (E, 3) [key, mask, route] entries for inter-chip traffic; route
+    bits 0-5 are the links, bit 6 + i delivers to QPE i of the chip (QPE order of the geometry)."""
+    qpe_bit = {tuple(q): 1 << (6 + i) for i, q in enumerate(qpes.tolist())}
     entries: dict[tuple, list] = defaultdict(list)
     for s, t in targets.items():
         home = tuple(int(v) for v in src_chip[s])
-        dests = {tuple(int(v) for v in row[:2]) for row in t} - {home}
-        if not dests:
+        remote = t[(t[:, 0] != home[0]) | (t[:, 1] != home[1])]
+        if not remote.size:
             continue
         route: dict[tuple, int] = defaultdict(int)
-        for d in sorted(dests):
+        for row in remote:
+            d = (int(row[0]), int(row[1]))
             prev = home
             for step in hex_path(home, d):
                 route[prev] |= 1 << LINKS.index((step[0] - prev[0], step[1] - prev[1]))
                 prev = step
-            route[d] |= LOCAL
+            route[d] |= qpe_bit[(int(row[2]), int(row[3]))]
         for chip, r in route.items():
             entries[chip].append((s << KEY_SHIFT, KEY_MASK, r))
     return {c: np.array(sorted(e), dtype=np.int64) for c, e in sorted(entries.items())}
@@ -88,13 +99,13 @@ def lookup(table: np.ndarray, key: int) -> int:
 
 
 def walk(tables: dict[tuple, np.ndarray], key: int, home: tuple) -> tuple[list[tuple], int]:
-    """Follow the router tables from `home`: (chips where the packet is delivered, chip-link hops)."""
+    """Follow the router tables from `home`: ([(chip, route word)] where it is delivered, chip-link hops)."""
     frontier, seen, delivered, hops = [home], {home}, [], 0
     while frontier:
         chip = frontier.pop()
         route = lookup(tables[chip], key) if chip in tables else 0
-        if route & LOCAL:
-            delivered.append(chip)
+        if route >> 6:
+            delivered.append((chip, route))
         for i, (dx, dy) in enumerate(LINKS):
             if route >> i & 1:
                 nxt = (chip[0] + dx, chip[1] + dy)
@@ -105,28 +116,43 @@ def walk(tables: dict[tuple, np.ndarray], key: int, home: tuple) -> tuple[list[t
     return sorted(delivered), hops
 
 
+def spike_cost(region: np.ndarray, key: int, home: tuple, src_qpe: np.ndarray, tables: dict, qpes: np.ndarray,
+               router_qpe: tuple) -> tuple[int, int, int, int, list]:
+    """One spike of a source PE, from its ROUTING_TABLE rows and the router tables: (packets injected,
+    NoC hops, chip-link hops, worst NoC hops on one path, remote (chip, QPE) deliveries)."""
+    to_pe = region[:, 4] != 0
+    d_local = np.abs(region[to_pe, 2:4] - src_qpe).sum(1)
+    packets, noc, worst = int(len(region)), int(d_local.sum()), int(d_local.max(initial=0))
+    links, remote = 0, []
+    if (~to_pe).any():
+        rq = np.asarray(router_qpe)
+        delivered, links = walk(tables, key, home)
+        to_router = int(np.abs(src_qpe - rq).sum())
+        for chip, route in delivered:
+            bits = np.flatnonzero([(route >> (6 + i)) & 1 for i in range(len(qpes))])
+            d = np.abs(qpes[bits] - rq).sum(1)
+            noc += to_router + int(d.sum())
+            worst = max(worst, to_router + int(d.max(initial=0)))
+            remote += [(chip, tuple(int(v) for v in qpes[b])) for b in bits]
+    return packets, noc, links, worst, remote
+
+
 def path_costs(targets: dict[int, np.ndarray], src_chip: np.ndarray, src_qpe: np.ndarray,
-               tables: dict[tuple, np.ndarray], router_qpe: tuple, n_slices: int,
+               tables: dict[tuple, np.ndarray], qpes: np.ndarray, router_qpe: tuple, n_slices: int,
                hop_s: float, link_s: float) -> dict[str, np.ndarray]:
-    """Per source slice, per spike: packets injected, NoC hops, chip-link hops, worst latency (s)."""
+    """Per source slice, per spike: packets injected, NoC hops, chip-link hops, worst latency (s);
+    checks that the tables deliver exactly to the wanted remote QPEs."""
     out = {k: np.zeros(n_slices) for k in ("packets", "noc_hops", "link_hops", "latency_s")}
-    rq = np.asarray(router_qpe)
     for s, t in targets.items():
         home = tuple(int(v) for v in src_chip[s])
-        local = (t[:, 0] == home[0]) & (t[:, 1] == home[1])
-        d_local = np.abs(t[local, 2:4] - src_qpe[s]).sum(1)
-        packets, noc, lat = local.sum(), d_local.sum(), d_local.max(initial=0) * hop_s
-        links = 0
-        if (~local).any():
-            delivered, links = walk(tables, s << KEY_SHIFT, home)
-            want = {tuple(int(v) for v in r) for r in t[~local, :2]}
-            if set(delivered) != want:
-                raise TargetError(f"routing tables deliver slice {s} to {delivered}, expected {sorted(want)}",
-                                  hint="recompile")
-            to_router = np.abs(src_qpe[s] - rq).sum()
-            d_remote = np.abs(t[~local, 2:4] - rq).sum(1)
-            packets += 1
-            noc += to_router + d_remote.sum()
-            lat = max(lat, (to_router + d_remote.max()) * hop_s + links * link_s)
-        out["packets"][s], out["noc_hops"][s], out["link_hops"][s], out["latency_s"][s] = packets, noc, links, lat
+        region = region_targets(t, home, router_qpe)
+        packets, noc, links, worst, remote = spike_cost(region, s << KEY_SHIFT, home, src_qpe[s], tables, qpes,
+                                                        router_qpe)
+        want = {((int(r[0]), int(r[1])), (int(r[2]), int(r[3]))) for r in t
+                if (int(r[0]), int(r[1])) != home}
+        if set(remote) != want:
+            raise TargetError(f"routing tables deliver slice {s} to {sorted(remote)}, expected {sorted(want)}",
+                              hint="recompile")
+        out["packets"][s], out["noc_hops"][s], out["link_hops"][s] = packets, noc, links
+        out["latency_s"][s] = worst * hop_s + links * link_s
     return out

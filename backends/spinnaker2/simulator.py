@@ -37,7 +37,7 @@ from neurodeploy.sim.inputs import as_batched
 
 from . import memimage as mi
 from .convert import conv_matrix
-from .route import walk
+from .route import spike_cost
 
 
 @dataclass
@@ -157,21 +157,13 @@ def _counts(spec, pes, images, cat, base, n_of, total, n_pe, art) -> sp.csr_matr
     for c, e in zip(map(tuple, routing["chip"].tolist()), routing["entry"]):
         tables.setdefault(c, []).append(e)
     tables = {c: np.array(v, np.int64) for c, v in tables.items()}
-    rq = np.array(spec["router_qpe"])
+    qpes, rq = np.array(spec["qpes"]), tuple(spec["router_qpe"])
     per_slice = np.zeros((n_pe, 3))
     for s, img in enumerate(images):
-        t = img[mi.ROUTING][3:].reshape(-1, 5).astype(np.int64)
-        if not t.size:
-            continue
-        home = tuple(int(v) for v in pes["chip"][s])
-        local = (t[:, 0] == home[0]) & (t[:, 1] == home[1])
-        packets, noc = local.sum(), np.abs(t[local, 2:4] - pes["qpe"][s]).sum()
-        links = 0
-        if (~local).any():
-            _, links = walk(tables, s << mi.KEY_SHIFT, home)
-            packets += 1
-            noc += np.abs(pes["qpe"][s] - rq).sum() + np.abs(t[~local, 2:4] - rq).sum()
-        per_slice[s] = packets, noc, links
+        region = img[mi.ROUTING][3:].reshape(-1, 5).astype(np.int64)
+        if region.size:
+            home = tuple(int(v) for v in pes["chip"][s])
+            per_slice[s] = spike_cost(region, s << mi.KEY_SHIFT, home, pes["qpe"][s], tables, qpes, rq)[:3]
     sent = sp.csr_matrix((per_slice[slice_of, 0], (np.arange(total), slice_of)), shape=(total, n_pe))
     fan_row = np.asarray(row_ev.sum(1)).ravel()
     fan_conv = np.asarray(conv_ev.sum(1)).ravel()
