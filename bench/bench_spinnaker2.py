@@ -118,11 +118,13 @@ def throughput(tmp: Path, rng) -> dict:
     res = bk.run(art.path, x)
     sim_s = time.perf_counter() - t
     t = time.perf_counter()
-    simulate(g, x)
-    ref_s = time.perf_counter() - t
+    try:  # the peer is another module of this tree; a failure there is reported, not hidden
+        simulate(g, x)
+        peer = f"{time.perf_counter() - t:.2f} s; ratio reference/sim time = {(time.perf_counter() - t) / sim_s:.2f}"
+    except Exception as e:  # noqa: BLE001
+        peer = f"failed in this tree ({type(e).__name__}: {e})"
     ev = res.counters["synaptic_events"]
-    return {"synaptic_events": ev, "sim_s": sim_s, "ref_s": ref_s, "events_per_s": ev / sim_s,
-            "ratio_vs_reference": ref_s / sim_s}
+    return {"synaptic_events": ev, "sim_s": sim_s, "events_per_s": ev / sim_s, "peer": peer}
 
 
 def main() -> None:
@@ -150,8 +152,7 @@ def main() -> None:
     lines += ["", "Simulator throughput (1000-2000-2000-1000 LIF chain, 4 samples x 50 steps, one process):", "",
               f"- {tp['synaptic_events']:.3g} synaptic events in {tp['sim_s']:.2f} s = "
               f"{tp['events_per_s'] / 1e6:.1f} M events/s (single core; goal >= 20 M/s/core)",
-              f"- reference simulator (peer) on the same graph and input: {tp['ref_s']:.2f} s; "
-              f"ratio reference/sim time = {tp['ratio_vs_reference']:.2f}", ""]
+              f"- reference simulator (peer) on the same graph and input: {tp['peer']}", ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 

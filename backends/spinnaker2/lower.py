@@ -47,6 +47,8 @@ class Mapping:
     placement: Placement | None = None
     targets: dict = field(default_factory=dict)   # source slice -> every (chip, QPE, PE mask) it feeds
     regions: dict = field(default_factory=dict)   # source slice -> its ROUTING_TABLE rows
+    words: list = field(default_factory=list)     # per PE, after placement: image + run-time state
+    cycles: list = field(default_factory=list)    # per PE, after placement: estimated cycles per tick
     tables: dict = field(default_factory=dict)
     uncompressed: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
@@ -90,6 +92,7 @@ def map_network(graph, target, raw_options: dict) -> Mapping:
     words = [c.words - routing_reserve(target) + 5 * len(m.regions.get(s, ())) for s, c in enumerate(costs)]
     cycles = [c.cycles + opts.activity * sl.n[s] * m.paths["packets"][s] * target.v("cost.packet_sent")
               for s, c in enumerate(costs)]
+    m.words, m.cycles = words, cycles
     budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // 4
     m.rules = [r for r in rules if not r.name.startswith(("SRAM", "tick"))]
     m.rules += drc.budget_rules(sl, words, cycles, target, opts, budget_words)
@@ -185,10 +188,10 @@ def write_artifact(m: Mapping, graph, target, out: Path) -> dict:
     script, arrays = network_script(m, graph)
     (out / "network_s2.py").write_text(script)
     save_npz(out / "network_s2.npz", **arrays)
-    return summary(m, target)
+    return summary(m)
 
 
-def summary(m: Mapping, target) -> dict:
+def summary(m: Mapping) -> dict:
     """Manifest info: the utilization summary, the rules and the quantization error per layer."""
     sl, pl = m.slicing, m.placement
     return {"spinnaker2": {
@@ -202,8 +205,7 @@ def summary(m: Mapping, target) -> dict:
         "per_pe": {"label": [pl.label(s) for s in range(len(sl))] if pl else [],
                    "population": [sl.pops[i] for i in sl.pop_index], "neurons": sl.n.tolist(),
                    "synapses": [c.synapses for c in m.costs],
-                   "sram_bytes": [4 * (c.words - routing_reserve(target) + 5 * len(m.regions.get(s, ())))
-                                  for s, c in enumerate(m.costs)],
-                   "cycles_per_tick": [round(c.cycles) for c in m.costs],
+                   "sram_bytes": [4 * int(w) for w in m.words],
+                   "cycles_per_tick": [round(c) for c in m.cycles],
                    "routing_targets": [len(m.regions.get(s, ())) for s in range(len(sl))]},
     }}
