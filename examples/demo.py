@@ -16,6 +16,7 @@ from rich.console import Console
 
 from neurodeploy import backend as bk
 from neurodeploy import energy, ir, report
+from neurodeploy.report import terminal
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
@@ -50,7 +51,10 @@ def main() -> int:
     con.print(f"output spike agreement: {agree:.2%} of (sample, step, neuron)")
 
     con.rule("energy estimate")
-    con.print(report.render(energy.estimate(chip, art.target, graph=graph), "md"))
+    rep = energy.estimate(chip, art.target, graph=graph, inputs=x)
+    con.print(terminal.summary(rep))
+    path = report.write(rep, "html", OUT.parent / "demo-energy.html")
+    con.print(f"full report with figures: {path}")
     return 0
 
 

@@ -7,6 +7,10 @@ A backend package (``backends/<name>/__init__.py``) exposes ``BACKEND``, an inst
     -> manifest with checksums -> atomic move into place.
 
 `run` sees only the artifact (ARCHITECTURE principle 2).
+
+Options are ``-O key=value`` strings, parsed and documented by each backend. One is common to all:
+``steps=N``, the run length the artifact's run spec (and, where the chip records into its own
+memory, the recording buffers) is sized for.
 """
 from __future__ import annotations
 

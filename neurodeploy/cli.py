@@ -91,6 +91,7 @@ def cmd_run(args) -> None:
 
 def cmd_energy(args) -> None:
     from . import energy, report
+    from .report import terminal
 
     inputs = _load_input(args.input)
     labels = np.load(args.labels, allow_pickle=False) if args.labels else None
@@ -107,7 +108,8 @@ def cmd_energy(args) -> None:
         names = None if args.target == "all" else [args.target]
         rep = energy.compare_targets(graph, inputs, targets=names, steps=args.steps, labels=labels)
     report.write(rep, args.format, args.o)
-    out.print(f"energy report ({args.format}) -> {args.o}")
+    out.print(terminal.summary(rep))
+    out.print(f"full energy report ({args.format}) -> {args.o}")
 
 
 def cmd_targets(args) -> None:

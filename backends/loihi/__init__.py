@@ -14,6 +14,8 @@ Backend options (``-O key=value``):
   reads (refractory count x 128, lava-nc/lava#282) or the model state (0 after reset, as Lava's
   CPU model reports). Spikes and all other steps are identical either way.
 - ``input_bits=N`` (0): 0 = graph inputs are binary spikes; N > 0 = graded input events of N bits.
+- ``steps=N``: the common option every backend takes (run length); accepted and checked, but nothing
+  here is sized by it: both engines record into host memory.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from . import bitsim, engine, netx, program
 from .allocate import allocate
 from .quantize import quantize
 
-DEFAULTS = {"mapping": "auto", "headroom_bits": "2", "v_probe": "chip", "input_bits": "0"}
+DEFAULTS = {"mapping": "auto", "headroom_bits": "2", "v_probe": "chip", "input_bits": "0", "steps": "0"}
 
 
 def parse_options(options: dict) -> dict:
@@ -44,7 +46,7 @@ def parse_options(options: dict) -> dict:
     for key, allowed in choices.items():
         if o[key] not in allowed:
             raise UsageError(f"option {key}={o[key]!r} is not one of {', '.join(allowed)}")
-    for key, hi in (("headroom_bits", 8), ("input_bits", 24)):
+    for key, hi in (("headroom_bits", 8), ("input_bits", 24), ("steps", 10**9)):
         if not o[key].isdigit() or int(o[key]) > hi:
             raise UsageError(f"option {key}={o[key]!r} must be an integer 0..{hi}")
         o[key] = int(o[key])

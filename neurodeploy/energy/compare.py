@@ -10,6 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .. import artifact as art
 from .. import backend as bk
 from .. import targets as tg
@@ -57,7 +59,8 @@ def compare_targets(graph: Graph, inputs, targets=None, steps=None, labels=None,
         try:
             with tempfile.TemporaryDirectory(prefix="nd-energy-") as tmp:
                 out, target = Path(tmp) / "artifact", tg.load(name)
-                bk.compile(graph, target, out, options=(options or {}).get(name))
+                run_len = {"steps": str(steps or np.shape(inputs)[0])}
+                bk.compile(graph, target, out, options={**run_len, **(options or {}).get(name, {})})
                 rows.append((name, _estimate_run(out, target, graph, inputs, steps, labels, ref)))
         except ResourceExceeded as e:
             rows.append((name, f"does not fit: {e}"))
