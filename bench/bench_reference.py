@@ -2,10 +2,16 @@
 
 Networks: a 3-layer 256-wide LIF MLP (built in snnTorch, exported with our front-end) and the NIR
 paper's cnn_sinabs.nir (rebuilt in torch/snnTorch from the file's weights, IF = Leaky(beta=1)).
-Both sides run float32 on the same random sparse input; the script checks that the output spikes
-agree before it reports the speed ratio (snnTorch time / ours; > 1 means we are faster).
+Both sides run float32 on the same random sparse input; the script reports the fraction of output
+spikes that differ next to the speed ratio (snnTorch time / ours; > 1 means we are faster).
 
-    .venv/bin/python bench/bench_reference.py [--steps 1000] [--repeat 3] [--out bench/reference.md]
+The box is shared, so the two sides run interleaved (alternating which goes first) and each
+repeat gives one paired ratio; the table reports median times and the median paired ratio, plus
+the load average. Both sides get the same number of threads (`--threads`, default 1: torch's
+intra-op pool and OpenBLAS, set before NumPy loads).
+
+    .venv/bin/python bench/bench_reference.py [--steps 1000] [--repeat 5] [--threads 1]
+        [--nets mlp cnn] [--batches 1 64] [--out bench/reference.md]
 """
 from __future__ import annotations
 
@@ -16,11 +22,21 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import snntorch as snn
-import torch
-from snntorch import utils
-from torch import nn
+
+def _threads_from_argv() -> str:
+    """--threads must act before NumPy/torch load their thread pools."""
+    args = sys.argv[1:]
+    return args[args.index("--threads") + 1] if "--threads" in args else "1"
+
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_from_argv()
+
+import numpy as np  # noqa: E402
+import snntorch as snn  # noqa: E402
+import torch  # noqa: E402
+from snntorch import utils  # noqa: E402
+from torch import nn  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -63,40 +79,57 @@ def run_snntorch(net, x):
     return torch.stack(out).numpy()
 
 
-def best(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
+def paired(peer, ours, repeat):
+    """Interleaved runs: median time of each side, median of the per-repeat ratios, last results."""
+    tp, to, ratios = [], [], []
+    for r in range(repeat):
+        order = (peer, ours) if r % 2 == 0 else (ours, peer)
+        times = {}
+        for fn in order:
+            t0 = time.perf_counter()
+            result = fn()
+            times[fn] = time.perf_counter() - t0
+            if fn is peer:
+                s_peer = result
+            else:
+                s_ours = result
+        tp.append(times[peer])
+        to.append(times[ours])
+        ratios.append(times[peer] / times[ours])
+    return float(np.median(tp)), float(np.median(to)), float(np.median(ratios)), min(ratios), s_peer, s_ours
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--nets", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 64])
     ap.add_argument("--out", default=str(REPO / "bench" / "reference.md"))
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    rows = []
-    for name, build in (("LIF MLP 3x256", mlp), ("cnn_sinabs.nir", cnn)):
+    rows, load = [], [os.getloadavg()[0]]
+    nets = {"mlp": ("LIF MLP 3x256", mlp), "cnn": ("cnn_sinabs.nir", cnn)}
+    for name, build in (nets[k] for k in args.nets):
         net, graph, shape = build()
-        for batch in (1, 64):
+        for batch in args.batches:
             x = (rng.random((args.steps, batch) + shape) < 0.05).astype(np.float32)
-            t_peer, s_peer = best(lambda: run_snntorch(net, torch.from_numpy(x)), args.repeat)
-            t_ours, res = best(lambda: simulate(graph, x, dtype=np.float32), args.repeat)
+            t_peer, t_ours, ratio, worst, s_peer, res = paired(
+                lambda: run_snntorch(net, torch.from_numpy(x)), lambda: simulate(graph, x, dtype=np.float32),
+                args.repeat)
             s_ours = res.spikes["output"]
             mismatch = float(np.mean(s_ours != s_peer))
-            rows.append((name, batch, t_peer, t_ours, t_peer / t_ours, s_peer.sum(), mismatch))
-            print(f"{name:16s} B={batch:3d}  snnTorch {t_peer:7.3f} s  ours {t_ours:7.3f} s  "
-                  f"ratio {t_peer / t_ours:5.2f}x  output spikes {int(s_peer.sum())}  mismatch {mismatch:.2e}",
-                  flush=True)
-    write_md(Path(args.out), rows, args)
+            load.append(os.getloadavg()[0])
+            rows.append((name, batch, t_peer, t_ours, ratio, worst, s_peer.sum(), mismatch, load[-1]))
+            print(f"{name:16s} B={batch:3d}  snnTorch {t_peer:7.3f} s  ours {t_ours:7.3f} s  ratio {ratio:5.2f}x "
+                  f"(worst {worst:.2f}x)  output spikes {int(s_peer.sum())}  mismatch {mismatch:.2e}  "
+                  f"load {load[-1]:.1f}", flush=True)
+    write_md(Path(args.out), rows, args, load)
 
 
-def write_md(path: Path, rows, args):
+def write_md(path: Path, rows, args, load):
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
@@ -104,18 +137,19 @@ def write_md(path: Path, rows, args):
         pass
     lines = [
         "# Reference simulator vs snnTorch (CPU)", "",
-        f"T = {args.steps} steps, float32 on both sides, best of {args.repeat} runs, random input events "
-        "(5 % density). Ratio = snnTorch time / our time (> 1: we are faster). Goal: >= 3x at batch 1, "
+        f"T = {args.steps} steps, float32 on both sides, random input events (5 % density), {args.threads} "
+        f"thread(s) for torch and OpenBLAS. {args.repeat} interleaved repeats: median times and the median "
+        "of the paired ratios (snnTorch time / our time; > 1: we are faster). Goal: >= 3x at batch 1, "
         ">= 1x at batch 64.", "",
-        f"Machine: {cpu}, {os.cpu_count()} cores (shared with other jobs while measured); "
-        f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
-        f"snntorch {snn.__version__}.", "",
-        "Command: `.venv/bin/python bench/bench_reference.py`", "",
-        "| network | batch | snnTorch s | ours s | ratio | output spikes | spike mismatch |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"Machine: {cpu}, {os.cpu_count()} cores, shared with other jobs (1-min load average "
+        f"{min(load):.1f}-{max(load):.1f} while measured); Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, torch {torch.__version__}, snntorch {snn.__version__}.", "",
+        f"Command: `.venv/bin/python bench/bench_reference.py --repeat {args.repeat} --threads {args.threads}`", "",
+        "| network | batch | snnTorch s | ours s | ratio (median) | worst ratio | output spikes | spike mismatch | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, b, tp, to, r, ns, mm in rows:
-        lines.append(f"| {name} | {b} | {tp:.3f} | {to:.3f} | {r:.2f}x | {int(ns)} | {mm:.1e} |")
+    for name, b, tp, to, r, worst, ns, mm, ld in rows:
+        lines.append(f"| {name} | {b} | {tp:.3f} | {to:.3f} | {r:.2f}x | {worst:.2f}x | {int(ns)} | {mm:.1e} | {ld:.1f} |")
     path.write_text("\n".join(lines) + "\n")
     print(f"-> {path}")
 

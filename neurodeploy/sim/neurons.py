@@ -91,35 +91,60 @@ class Neuron:
             self.mode, self.timing = sem.reset, sem.reset_timing
             self.v_reset = cast(p("v_reset", 0.0)) if sem.reset == "v_reset" else np.zeros((), dtype)
             self.s = np.zeros(self.v.shape, dtype=bool)
+            self.out = np.zeros_like(self.v)
         self.dtype = dtype
+        # The step works in place with scalars for uniform coefficients and skips factors of 1
+        # (x * 1 == x exactly): the same arithmetic, without per-step temporaries.
+        self._a_m, self._k_x, self._k_i = _factor(self.a_m), _factor(self.k_x), _factor(self.k_i)
+        self._a_s, self._g_s = _factor(self.a_s), _factor(self.g_s)
+        self._c = None if self.c is None else _uniform(self.c)
+        self._buf = np.zeros_like(self.v)
+        if self.spiking:
+            self._theta, self._v_reset = _uniform(self.theta), _uniform(self.v_reset)
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        v = self.v
+        """Advance one step on input x (B, *shape); the returned array is reused by the next step."""
+        v, buf = self.v, self._buf
         late = self.spiking and self.timing != "same_step"
         if late and self.timing == "next_step" and self.mode != "subtract":
-            v = np.where(self.s, self.v_reset, v)
-        vn = self.a_m * v + self.k_x * x
-        if self.c is not None:
-            vn += self.c
+            np.copyto(v, self._v_reset, where=self.s)
+        if self._a_m is not None:
+            v *= self._a_m
+        v += x if self._k_x is None else np.multiply(x, self._k_x, out=buf)
+        if self._c is not None:
+            v += self._c
         if self.i is not None:
-            vn += self.k_i * self.i
-            self.i = self.a_s * self.i + self.g_s * x
+            v += self.i if self._k_i is None else np.multiply(self.i, self._k_i, out=buf)
+            if self._a_s is not None:
+                self.i *= self._a_s
+            self.i += x if self._g_s is None else np.multiply(x, self._g_s, out=buf)
         if not self.spiking:
-            self.v = vn
-            return vn
-        if late:
-            if self.mode == "subtract":
-                vn -= self.s * self.theta
-            elif self.timing == "next_step_hold":
-                vn = np.where(self.s, self.v_reset, vn)
-        s = vn > self.theta
+            return v
+        if late and (self.mode == "subtract" or self.timing == "next_step_hold"):
+            self._reset(v, self.s)  # the previous step's spikes
+        s = np.greater(v, self._theta, out=self.s)
         if not late:
-            if self.mode == "subtract":
-                vn -= s * self.theta
-            else:
-                vn = np.where(s, self.v_reset, vn)
-        self.v, self.s = vn, s
-        return s.astype(self.dtype)
+            self._reset(v, s)
+        np.copyto(self.out, s)
+        return self.out
+
+    def _reset(self, v, s):
+        if self.mode == "subtract":
+            np.subtract(v, self._theta, out=v, where=s)
+        else:
+            np.copyto(v, self._v_reset, where=s)
+
+
+def _uniform(a):
+    """`a` as a 0-d array when all its values are equal (cheaper to broadcast), else `a`."""
+    return a.reshape(-1)[:1].reshape(()) if a.size and np.all(a == a.reshape(-1)[0]) else a
+
+
+def _factor(a):
+    """A coefficient for multiplication: None when it is 1 everywhere (nothing to do)."""
+    if a is None or np.all(a == 1):
+        return None
+    return _uniform(a)
 
 
 class Delay:

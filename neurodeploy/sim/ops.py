@@ -1,10 +1,11 @@
 """Stateless NIR nodes as NumPy functions on batched arrays, plus their synapse fan-out.
 
 Every function maps x of shape (N, *in_shape) to (N, *out_shape); N is the batch, or time x batch
-when the simulator evaluates a node for all steps at once. Convolution is one GEMM per kernel tap
-on channels-last strided slices (no im2col copy, which NumPy makes slowly for small kernels);
-pooling sums a strided window view. Both follow PyTorch (channels first, cross-correlation, zero
-padding, ``'same'`` padding puts the odd extra pixel at the end).
+when the simulator evaluates a node for all steps at once. Convolution is an im2col GEMM, or,
+when the input is sparse enough, an event-driven scatter of the active inputs' synapses
+(`neurodeploy.sim.scatter`); pooling adds one strided slice per window tap. Both follow PyTorch
+(channels first, cross-correlation, zero padding, ``'same'`` padding puts the odd extra pixel at
+the end).
 
 `Fan.events` gives, per input element, the number of synapses it drives (non-zero weights times
 the output positions its kernel footprint reaches). Synaptic events per step are then
@@ -17,9 +18,9 @@ from typing import NamedTuple
 
 import nir
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InvalidModel, UnsupportedNode
+from .scatter import GEMM_CALL, scatter
 
 POOL_TYPES = (nir.SumPool2d, nir.AvgPool2d)
 
@@ -85,16 +86,17 @@ def _padding(padding, kernel, dilation, nd: int) -> list[tuple[int, int]]:
     return [(p, p) for p in _pairs(padding, nd)]
 
 
-def _windows(x, kernel, stride, dilation, pads):
-    """(N, C, *out, *kernel) strided view of the zero-padded input (no copy until used)."""
-    nd = len(kernel)
-    if any(p for pair in pads for p in pair):
-        x = np.pad(x, [(0, 0), (0, 0)] + list(pads))
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    win = sliding_window_view(x, span, axis=tuple(range(2, 2 + nd)))
-    sl = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) + \
-        tuple(slice(None, None, d) for d in dilation)
-    return win[sl]
+def _pad(x, pads, first: int):
+    """x zero-padded by pads (before, after) on the spatial axes starting at `first` (np.pad is slow)."""
+    if not any(p for pair in pads for p in pair):
+        return x
+    shape, inner = list(x.shape), [slice(None)] * x.ndim
+    for i, (a, b) in enumerate(pads, start=first):
+        shape[i] += a + b
+        inner[i] = slice(a, a + x.shape[i])
+    out = np.zeros(shape, dtype=x.dtype)
+    out[tuple(inner)] = x
+    return out
 
 
 def _footprint(counts, in_spatial, out_spatial, kernel, stride, dilation, pads):
@@ -121,22 +123,14 @@ def _conv(name, node, in_shape, out_shape, dtype):
         raise InvalidModel(f"conv weight {w.shape} with groups={groups} does not fit {cin} input channels",
                            where=name)
     b = np.asarray(node.bias, dtype=dtype).reshape((-1,) + (1,) * nd) if node.bias is not None else 0
-    cg, og = w.shape[1], cout // groups  # channels per group, in and out
-    taps = [(tap, tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
-                        for t, d, s, o in zip(tap, dilation, stride, out_shape[1:])))
-            for tap in np.ndindex(*kernel)]
-    w_last = np.ascontiguousarray(np.moveaxis(w, (0, 1), (-1, -2)))  # *k, Cin/g, Cout
+    dense = _Im2col(w, groups, in_shape, out_shape, stride, dilation, pads)
+    sparse = scatter(w, groups, in_shape[1:], out_shape[1:], stride, dilation, pads)
+    shape = tuple(out_shape)
 
     def conv(x):
-        x = np.moveaxis(x, 1, -1)  # channels last: each tap is one (positions x Cin) @ (Cin x Cout)
-        if any(p for pair in pads for p in pair):
-            x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
-        y = np.zeros((x.shape[0],) + tuple(out_shape[1:]) + (cout,), dtype=x.dtype)
-        for tap, sl in taps:  # one GEMM per kernel tap and group; no im2col copy
-            for g in range(groups):
-                y[..., g * og:(g + 1) * og] += x[(slice(None),) + sl + (slice(g * cg, (g + 1) * cg),)] @ \
-                    w_last[tap][:, g * og:(g + 1) * og]
-        return np.moveaxis(y, -1, 1) + b
+        events = None if sparse is None else sparse.events(x, dense.cost(len(x)))  # None: dense is cheaper
+        y = dense(x) if events is None else sparse(x, events).reshape((len(x),) + shape)
+        return y + b
 
     nz = (w != 0).reshape((groups, cout // groups) + w.shape[1:]).sum(axis=1)  # groups, Cin/g, *k
     counts = nz.reshape((cin,) + tuple(kernel))
@@ -145,13 +139,57 @@ def _conv(name, node, in_shape, out_shape, dtype):
     return conv, Fan(_footprint(counts, *geometry).ravel(), int(every.sum()))
 
 
+class _Im2col:
+    """Dense convolution as one GEMM per group: gather, for every output position, the kernel
+    window of the channels-last padded input (rows of Cin contiguous values, so the gather is
+    cheap even for many channels), then multiply by the (taps x Cin, Cout) weight matrix."""
+
+    def __init__(self, w, groups, in_shape, out_shape, stride, dilation, pads):
+        nd, (cout, cg), kernel = w.ndim - 2, w.shape[:2], w.shape[2:]
+        padded = tuple(n + a + b for n, (a, b) in zip(in_shape[1:], pads))
+        pos = np.indices(out_shape[1:]).reshape(nd, -1) * np.array(stride)[:, None]
+        taps = np.indices(kernel).reshape(nd, -1) * np.array(dilation)[:, None]
+        self.window = np.ravel_multi_index(tuple(pos[:, :, None] + taps[:, None, :]), padded)  # (P, taps)
+        self.w = np.ascontiguousarray(w.reshape(groups, cout // groups, cg, -1).transpose(0, 3, 2, 1))
+        self.w = self.w.reshape(groups, -1, cout // groups)  # (groups, taps x Cin/g, Cout/g)
+        self.groups, self.pads, self.out_shape = groups, pads, tuple(out_shape)
+        self.macs = self.window.size * cg * cout  # per sample
+
+    def cost(self, n: int) -> int:
+        """Estimated cost in multiply-adds, a GEMM call's overhead included (see `scatter`)."""
+        return n * self.macs + GEMM_CALL * self.groups
+
+    def __call__(self, x):
+        n, c = x.shape[:2]
+        x = _pad(np.moveaxis(x, 1, -1), self.pads, 1).reshape(n, -1, c)  # (N, positions, Cin)
+        cols = np.take(x, self.window, axis=1)  # (N, P, taps, Cin)
+        p = cols.shape[1]
+        if self.groups == 1:
+            y = cols.reshape(n * p, -1) @ self.w[0]  # (N x P, Cout)
+        else:  # (groups, N x P, taps x Cin/g) @ (groups, taps x Cin/g, Cout/g)
+            cols = cols.reshape(n * p, -1, self.groups, c // self.groups).transpose(2, 0, 1, 3)
+            y = np.matmul(cols.reshape(self.groups, n * p, -1), self.w).transpose(1, 0, 2)
+        return np.moveaxis(y.reshape(n, p, -1), -1, 1).reshape((n,) + self.out_shape)
+
+
+def _taps(kernel, stride, dilation, out_spatial):
+    """(tap, slices of the padded input that this tap reads for every output position)."""
+    return [(tap, tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                        for t, d, s, o in zip(tap, dilation, stride, out_spatial)))
+            for tap in np.ndindex(*kernel)]
+
+
 def _pool(name, node, in_shape, out_shape, dtype):
     kernel = _pairs(node.kernel_size, 2)
     stride, pads = _pairs(node.stride, 2), _padding(node.padding, kernel, (1, 1), 2)
     scale = np.asarray(1.0 / np.prod(kernel), dtype=dtype) if isinstance(node, nir.AvgPool2d) else None
+    slices = [sl for _, sl in _taps(kernel, stride, (1, 1), out_shape[1:])]
 
-    def pool(x):
-        y = _windows(x, kernel, stride, (1, 1), pads).sum(axis=(-2, -1))
+    def pool(x):  # window sum as one strided slice per tap (a few adds, no window view)
+        x = _pad(x, pads, 2)
+        y = x[(Ellipsis,) + slices[0]].copy()
+        for sl in slices[1:]:
+            y += x[(Ellipsis,) + sl]
         return y * scale if scale is not None else y
 
     counts = np.ones((int(in_shape[0]),) + kernel, dtype=np.int64)

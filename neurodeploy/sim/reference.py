@@ -25,6 +25,8 @@ included) every step;
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import nir
 import numpy as np
 
@@ -76,33 +78,39 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
     loop = [n for n in graph.order if n not in batched]
     state = {n: (Delay if isinstance(nodes[n], nir.Delay) else Neuron)(
         n, nodes[n], tuple(graph.out_shape[n]), sem, B, dtype) for n in loop if n not in fns}
-    srcs = {n: [(p, (p, n) in graph.delayed) for p in graph.predecessors(n)] for n in loop}
     delayed_src = {s for s, _ in graph.delayed}
     prev = {s: np.zeros((B,) + tuple(graph.out_shape[s]), dtype) for s in delayed_src}
     rec = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype) for n in record if n in loop}
     rec_v = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype)
              for n in record if n in state and isinstance(state[n], Neuron)}
     rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if state[n].i is not None}
-    nonzero = {n: np.zeros(len(fan[n].events), np.int64) for n in loop if fan.get(n) is not None}
+    nonzero = {n: np.zeros((B, len(fan[n].events)), np.int64) for n in loop if fan.get(n) is not None}
     spikes = {n: 0 for n in state if state[n].spiking}
+    plan = [_Step(n, fns[n] if n in fns else state[n].step,
+                  [(p, "late" if (p, n) in graph.delayed else "batched" if p in batched else "now")
+                   for p in graph.predecessors(n)],
+                  nonzero.get(n), rec.get(n), rec_v.get(n) is not None, rec_i.get(n) is not None)
+            for n in loop]
 
     for t in range(T):
         out = {}
-        for n in loop:
-            x = _sum([prev[p] if late else (out[p] if p in out else batched[p][t]) for p, late in srcs[n]])
-            if n in nonzero:
-                nonzero[n] += np.count_nonzero(x.reshape(B, -1), axis=0)
-            y = out[n] = fns[n](x) if n in fns else state[n].step(x)
-            if n in rec:
-                rec[n][t] = y
-            if n in rec_v:
-                rec_v[n][t] = state[n].v
-                if n in rec_i:
-                    rec_i[n][t] = state[n].i
-            if n in spikes:
-                spikes[n] += int(np.count_nonzero(y))
-        for s in delayed_src:
-            prev[s] = out[s] if s in out else batched[s][t]
+        for step in plan:  # each node's input, update, counters and records for this step
+            xs = [prev[p] if when == "late" else batched[p][t] if when == "batched" else out[p]
+                  for p, when in step.srcs]
+            x = xs[0] if len(xs) == 1 else _sum(xs)
+            if step.nonzero is not None:
+                np.add(step.nonzero, x.reshape(B, -1) != 0, out=step.nonzero)
+            y = out[step.name] = step.fn(x)
+            if step.rec is not None:
+                step.rec[t] = y
+            if step.rec_v:
+                rec_v[step.name][t] = state[step.name].v
+                if step.rec_i:
+                    rec_i[step.name][t] = state[step.name].i
+            if step.name in spikes:
+                spikes[step.name] += int(np.count_nonzero(y))
+        for s in delayed_src:  # copied: neurons reuse their output arrays next step
+            np.copyto(prev[s], out[s] if s in out else batched[s][t])
 
     res = Result(sim_time_s=T * sem.dt)
     res.extra.update(batch=B, steps=T, dtype=np.dtype(dtype).name, semantics=sem.to_dict(),
@@ -120,7 +128,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
         if f is None:
             continue
         if n in nonzero:
-            nz, real = nonzero[n], not all(p in binary for p in graph.predecessors(n))
+            nz, real = nonzero[n].sum(axis=0), not all(p in binary for p in graph.predecessors(n))
         else:
             x = _sum([batched[p] for p in graph.predecessors(n)]).reshape(T * B, -1)
             nz, real = np.count_nonzero(x, axis=0), bool(np.any((x != 0) & (x != 1)))
@@ -137,6 +145,17 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
             res.counters[k] = res.counters.get(k, 0) + v
     res.counters["ticks"] = T
     return res
+
+
+class _Step(NamedTuple):
+    """One node of the per-step loop, resolved once: where its inputs come from, what to keep."""
+    name: str
+    fn: Callable  # stateless op or the node's `step`
+    srcs: list  # (source, "now" | "batched" | "late")
+    nonzero: np.ndarray | None  # (B, inputs) non-zero input counts, for weight layers
+    rec: np.ndarray | None  # (T, B, *shape) output record
+    rec_v: bool
+    rec_i: bool
 
 
 def _sum(arrays: list[np.ndarray]) -> np.ndarray:
