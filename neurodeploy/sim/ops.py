@@ -123,7 +123,7 @@ def _conv(name, node, in_shape, out_shape, dtype):
         raise InvalidModel(f"conv weight {w.shape} with groups={groups} does not fit {cin} input channels",
                            where=name)
     b = np.asarray(node.bias, dtype=dtype).reshape((-1,) + (1,) * nd) if node.bias is not None else 0
-    dense = _Im2col(w, groups, in_shape, out_shape, stride, dilation, pads)
+    dense = Im2col(w, groups, in_shape, out_shape, stride, dilation, pads)
     sparse = scatter(w, groups, in_shape[1:], out_shape[1:], stride, dilation, pads)
     shape = tuple(out_shape)
 
@@ -139,7 +139,7 @@ def _conv(name, node, in_shape, out_shape, dtype):
     return conv, Fan(_footprint(counts, *geometry).ravel(), int(every.sum()))
 
 
-class _Im2col:
+class Im2col:
     """Dense convolution as one GEMM per group: gather, for every output position, the kernel
     window of the channels-last padded input (rows of Cin contiguous values, so the gather is
     cheap even for many channels), then multiply by the (taps x Cin, Cout) weight matrix."""

@@ -84,7 +84,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
     rec_v = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype)
              for n in record if n in state and isinstance(state[n], Neuron)}
     rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if state[n].i is not None}
-    nonzero = {n: np.zeros((B, len(fan[n].events)), np.int64) for n in loop if fan.get(n) is not None}
+    nonzero = {n: _NonzeroCount(B, len(fan[n].events)) for n in loop if fan.get(n) is not None}
     spikes = {n: 0 for n in state if state[n].spiking}
     plan = [_Step(n, fns[n] if n in fns else state[n].step,
                   [(p, "late" if (p, n) in graph.delayed else "batched" if p in batched else "now")
@@ -99,7 +99,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                   for p, when in step.srcs]
             x = xs[0] if len(xs) == 1 else _sum(xs)
             if step.nonzero is not None:
-                np.add(step.nonzero, x.reshape(B, -1) != 0, out=step.nonzero)
+                step.nonzero.add(x)
             y = out[step.name] = step.fn(x)
             if step.rec is not None:
                 step.rec[t] = y
@@ -108,7 +108,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                 if step.rec_i:
                     rec_i[step.name][t] = state[step.name].i
             if step.name in spikes:
-                spikes[step.name] += int(np.count_nonzero(y))
+                spikes[step.name] += int(np.count_nonzero(state[step.name].s))  # bool: faster than y
         for s in delayed_src:  # copied: neurons reuse their output arrays next step
             np.copyto(prev[s], out[s] if s in out else batched[s][t])
 
@@ -128,10 +128,10 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
         if f is None:
             continue
         if n in nonzero:
-            nz, real = nonzero[n].sum(axis=0), not all(p in binary for p in graph.predecessors(n))
+            nz, real = nonzero[n].per_input(), not all(p in binary for p in graph.predecessors(n))
         else:
             x = _sum([batched[p] for p in graph.predecessors(n)]).reshape(T * B, -1)
-            nz, real = np.count_nonzero(x, axis=0), bool(np.any((x != 0) & (x != 1)))
+            nz, real = _NonzeroCount.of_rows(x), bool(np.any((x != 0) & (x != 1)))
         events = int(nz @ f.events)
         res.per_layer[n] = {"synaptic_events": events, "macs": events if real else 0,
                             "dense_synaptic_ops": f.dense * T * B}
@@ -147,12 +147,49 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
     return res
 
 
+class _NonzeroCount:
+    """How often each input element of a weight layer was non-zero, over all steps and samples.
+
+    Adding a 0/1 array to an int64 total every step costs more than a small layer's whole step
+    (NumPy casts element by element), so steps are kept as bytes and summed a block at a time
+    in uint8, which cannot overflow in 255 steps."""
+
+    BLOCK_BYTES = 1 << 22
+
+    def __init__(self, batch: int, size: int):
+        self.buf = np.zeros((max(1, min(255, self.BLOCK_BYTES // (batch * size))), batch * size), bool)
+        self.total = np.zeros(batch * size, np.int64)
+        self.size, self.k = size, 0
+
+    def add(self, x: np.ndarray):
+        np.not_equal(x.reshape(-1), 0, out=self.buf[self.k])
+        self.k += 1
+        if self.k == len(self.buf):
+            self._flush()
+
+    def per_input(self) -> np.ndarray:
+        self._flush()
+        return self.total.reshape(-1, self.size).sum(axis=0)
+
+    @staticmethod
+    def of_rows(x: np.ndarray) -> np.ndarray:
+        """Per-column non-zero count of a (rows, size) array, e.g. all steps of a batched input."""
+        total = np.zeros(x.shape[1], np.int64)
+        for i in range(0, len(x), 255):
+            total += (x[i:i + 255] != 0).view(np.uint8).sum(axis=0, dtype=np.uint8)
+        return total
+
+    def _flush(self):
+        self.total += self.buf[:self.k].view(np.uint8).sum(axis=0, dtype=np.uint8)
+        self.k = 0
+
+
 class _Step(NamedTuple):
     """One node of the per-step loop, resolved once: where its inputs come from, what to keep."""
     name: str
     fn: Callable  # stateless op or the node's `step`
     srcs: list  # (source, "now" | "batched" | "late")
-    nonzero: np.ndarray | None  # (B, inputs) non-zero input counts, for weight layers
+    nonzero: _NonzeroCount | None  # for weight layers
     rec: np.ndarray | None  # (T, B, *shape) output record
     rec_v: bool
     rec_i: bool
