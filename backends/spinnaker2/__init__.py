@@ -1,7 +1,7 @@
 """SpiNNaker 2 backend: NIR -> py-spinnaker2 populations/projections -> per-PE memory images,
 routing tables and a run spec; run on the cycle-approximate chip model (`simulator.py`).
 
-Options (``-O key=value``): see `options.py` (weight_scale, scale_weights, conn_delay, tick, clock,
+Options (``-O key=value``): see `options.py` (weight_scale, weight_scaling, conn_delay, tick, clock,
 max_atoms_per_core, steps, record, activity, boards). Targets: ``spinnaker2`` (one chip) and
 ``spinnaker2-48chip`` (48-chip boards, as many as needed).
 """

@@ -14,12 +14,18 @@ Mapping (py-spinnaker2 `s2_nir.from_nir`, read in its public source; reference n
   IF: alpha_decay = 1, v_scale = 1/(dt*r) (s2_nir uses 1/r, i.e. its dt = 1; neurodeploy's IF
   integrates dt*R*I, so the two agree at dt = 1). CubaLIF: exc_decay = inh_decay = syn decay, I_scale = 1/((1-syn
   decay)*w_in), scale = v_scale*I_scale*w_scale, bias enters as bias*w_in*I_scale*w_scale.
-- w_scale: ``weight_scale`` option if given (the NIR paper LIF used 102.02, applied to weights, bias
-  and threshold), else ``scale_weights`` (default on) = w_max/max|w| over the population's inputs
-  (w_max 127 for int8, 15 for the 4-bit word), else 1.
-- Integer weights: conv kernels are truncated toward zero (s2_nir casts with ``astype(np.int8)``);
-  dense weights are rounded to nearest (py-spinnaker2's Projection rounding is not in its public
-  s2_nir code: unverified). Weights that become 0 are dropped (no synapse word).
+- Weight scale s (one per post-neuron; every value that v integrates is multiplied by it):
+  ``weight_scale=F`` uses s = F everywhere (the NIR paper LIF used 102.02). Otherwise
+  ``weight_scaling`` picks it, w_max = 127 for int8 words, 15 for the 4-bit word:
+  ``per_neuron`` (default, a neurodeploy improvement over py-spinnaker2): s_c = w_max/max_j|w_cj| over
+  all weights into neuron c, and per output channel for conv (one int8 kernel per channel on the MLA).
+  The neuron's threshold, i_offset and v_reset carry the same s_c (per-neuron float32 parameters,
+  which py-spinnaker2 accepts as lists) and recorded v is divided back by it, so the scaling is exact
+  in exact arithmetic; only rounding w*s_c to an integer remains, and that error is relative to the
+  neuron's own largest weight, not the layer's. ``per_layer``: py-spinnaker2's s2_nir rule, one
+  s = w_max/max|w| over the population's inputs. ``none``: s = 1.
+- Integer weights are rounded to nearest (s2_nir truncates conv kernels with ``astype(np.int8)``;
+  rounding halves the worst error at no cost). Weights that become 0 are dropped (no synapse word).
 - Reset: semantics ``zero`` -> reset_to_v_reset with v_reset 0; ``subtract`` -> reset_by_subtraction;
   ``v_reset`` -> reset_to_v_reset with v_reset = node v_reset * scale.
 """
@@ -49,7 +55,6 @@ class Population:
     params: dict = field(default_factory=dict)   # float32 arrays, one value per neuron
     reset: str = "reset_to_v_reset"
     v_scale: np.ndarray | None = None            # chip voltage = NIR voltage * v_scale
-    w_scale: float = 1.0
 
     @property
     def size(self) -> int:
@@ -220,7 +225,8 @@ def _conv_params(graph: Graph, ops: tuple, conv_name: str) -> dict:
             "pad_top": pads[0], "pad_bottom": pads[0], "pad_left": pads[1], "pad_right": pads[1]}
 
 
-def _neuron_params(node, bias: np.ndarray, n: int, dt: float, sem, w_scale: float) -> tuple[dict, np.ndarray, str]:
+def _neuron_params(node, bias: np.ndarray, n: int, dt: float, sem, w_scale: np.ndarray) -> tuple[dict, np.ndarray, str]:
+    """Chip parameters of one population; `w_scale` is the per-neuron weight scale."""
     def arr(x):
         return np.broadcast_to(np.asarray(x, dtype=np.float64).reshape(-1) if np.ndim(x) else x, (n,)).astype(np.float64)
 
@@ -251,20 +257,49 @@ def _neuron_params(node, bias: np.ndarray, n: int, dt: float, sem, w_scale: floa
     return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}, scale, reset
 
 
-def _quantize(mat, w_scale: float, w_max: int, rounding: str):
-    """Scaled integer weights (csr, zeros dropped), the largest magnitude before clipping, and errors."""
+def weight_scales(peak: np.ndarray, mode: str, fixed: float | None, w_max: int, channels: int | None) -> np.ndarray:
+    """Per-neuron weight scale from each neuron's largest incoming |w| (`peak`). `channels`: the
+    population is a conv output whose neurons share their channel's kernel, so its scale."""
+    n = peak.size
+    if fixed is not None or mode == "none":
+        return np.full(n, 1.0 if fixed is None else fixed)
+    top = float(peak.max(initial=0))
+    layer = w_max / top if top > 0 else 1.0
+    if mode == "per_layer":
+        return np.full(n, layer)
+    if channels:
+        peak = np.repeat(peak.reshape(channels, -1).max(1), n // channels)
+    return np.where(peak > 0, w_max / np.where(peak > 0, peak, 1.0), layer)
+
+
+def _stats(err: np.ndarray, w: np.ndarray, scale: np.ndarray, zeroed: int, mode: str) -> dict:
+    norm = float(np.sqrt(np.sum(w * w))) or 1.0
+    return {"scaling": mode, "rel_rms_error": float(np.sqrt(np.sum(err * err)) / norm),
+            "max_abs_error": float(np.abs(err).max(initial=0)), "w_scale_min": float(scale.min(initial=np.inf)),
+            "w_scale_max": float(scale.max(initial=0)), "zeroed": zeroed}
+
+
+def _quantize_dense(mat, scale: np.ndarray, w_max: int, mode: str):
+    """Rows scaled by their neuron's scale, rounded to nearest: (csr int16 weights with zeros dropped,
+    largest magnitude before clipping, error stats)."""
     m = sp.csr_matrix(mat, dtype=np.float64) if not sp.issparse(mat) else mat.tocsr().astype(np.float64)
-    scaled = m.data * w_scale
-    q = np.trunc(scaled) if rounding == "trunc" else np.rint(scaled)
-    peak = float(np.abs(q).max()) if q.size else 0.0
+    s = np.repeat(scale, np.diff(m.indptr))
+    q = np.rint(m.data * s)
+    peak = float(np.abs(q).max(initial=0))
     q = np.clip(q, -w_max, w_max)
-    err = q / w_scale - m.data
-    norm = float(np.sqrt(np.sum(m.data ** 2))) or 1.0
     out = sp.csr_matrix((q.astype(np.int16), m.indices.copy(), m.indptr.copy()), shape=m.shape)
     out.eliminate_zeros()
-    stats = {"rel_rms_error": float(np.sqrt(np.sum(err ** 2)) / norm), "max_abs_error": float(np.abs(err).max(initial=0)),
-             "w_scale": float(w_scale), "zeroed": int(np.count_nonzero(m.data) - out.nnz)}
-    return out, peak, stats
+    return out, peak, _stats(q / s - m.data, m.data, scale, int(np.count_nonzero(m.data) - out.nnz), mode)
+
+
+def _quantize_conv(kernel: np.ndarray, scale_c: np.ndarray, w_max: int, mode: str):
+    """MLA kernel (in_c, out_c, kh, kw) scaled per output channel, rounded to nearest, int8."""
+    s = scale_c[None, :, None, None]
+    q = np.rint(kernel * s)
+    peak = float(np.abs(q).max(initial=0))
+    q = np.clip(q, -w_max, w_max)
+    stats = _stats(q / s - kernel, kernel, scale_c, int(np.count_nonzero(kernel) - np.count_nonzero(q)), mode)
+    return q.astype(np.int8), peak, stats
 
 
 def convert(graph: Graph, opts) -> tuple[Network, dict]:
@@ -337,27 +372,25 @@ def _population(graph, name, node, opts, w_max, projs, peaks, delayed) -> Popula
                                    where=wname)
             bias = bias + b
             parts.append((src, wname, "dense", mat, None))
-    if opts.weight_scale is not None:
-        w_scale = opts.weight_scale
-    elif opts.scale_weights:
-        peak = max(float(np.abs(m.data if sp.issparse(m) else m).max(initial=0)) for *_, m, _ in parts)
-        w_scale = w_max / peak if peak > 0 else 1.0
-    else:
-        w_scale = 1.0
+    peak = np.zeros(n)
+    for *_, kind, mat, _ in parts:
+        if kind == "conv2d":
+            rows = np.abs(mat).max(axis=(0, 2, 3)).repeat(n // mat.shape[1])
+        elif sp.issparse(mat):
+            rows = abs(mat).max(axis=1).toarray().ravel()
+        else:
+            rows = np.abs(mat).max(axis=1, initial=0)
+        peak = np.maximum(peak, rows)
+    shape = _shape(graph, name, "out")
+    w_scale = weight_scales(peak, opts.weight_scaling, opts.weight_scale, w_max, shape[0] if convs else None)
     params, v_scale, reset = _neuron_params(node, bias, n, graph.semantics.dt, graph.semantics, w_scale)
-    delay = opts.conn_delay
+    mode = "fixed" if opts.weight_scale is not None else opts.weight_scaling
     for src, wname, kind, mat, p in parts:
         if kind == "conv2d":
-            q = np.trunc(mat * w_scale)
-            peaks[wname] = float(np.abs(q).max(initial=0))
-            kernel = np.clip(q, -w_max, w_max).astype(np.int8)
-            err = kernel / w_scale - mat
-            stats = {"rel_rms_error": float(np.sqrt(np.sum(err ** 2)) / (np.sqrt(np.sum(mat ** 2)) or 1.0)),
-                     "max_abs_error": float(np.abs(err).max()), "w_scale": float(w_scale),
-                     "zeroed": int(np.count_nonzero(mat) - np.count_nonzero(kernel))}
-            conv = dict(p, kernel=kernel)
-            projs.append(Projection(wname, src, name, "conv2d", conv_matrix(kernel, p), 0, conv, stats))
+            kernel, peaks[wname], stats = _quantize_conv(mat, w_scale[::n // shape[0]], w_max, mode)
+            projs.append(Projection(wname, src, name, "conv2d", conv_matrix(kernel, p), 0, dict(p, kernel=kernel),
+                                    stats))
         else:
-            q, peaks[wname], stats = _quantize(mat, w_scale, w_max, "nearest")
-            projs.append(Projection(wname, src, name, "dense", q, delay, None, stats))
-    return Population(name, model, _shape(graph, name, "out"), params, reset, v_scale.astype(np.float64), w_scale)
+            q, peaks[wname], stats = _quantize_dense(mat, w_scale, w_max, mode)
+            projs.append(Projection(wname, src, name, "dense", q, opts.conn_delay, None, stats))
+    return Population(name, model, shape, params, reset, v_scale.astype(np.float64))

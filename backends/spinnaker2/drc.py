@@ -34,7 +34,7 @@ def pre_placement(net, sl, costs, peaks, target, opts, geo, board_target: bool) 
         w_max = 15 if opts.conn_delay > 0 else 127
         worst = max(peaks, key=peaks.get)
         rules.append(Rule("weight range", peaks[worst], w_max, where=worst,
-                          hint="use -O scale_weights=true or a smaller -O weight_scale"))
+                          hint="use -O weight_scaling=per_neuron or a smaller -O weight_scale"))
     rules.append(Rule("delay range", opts.conn_delay, target.v("limits.delay_max"),
                       hint="chain relay populations for longer delays"))
     rules += budget_rules(sl, [c.words for c in costs], [c.cycles for c in costs], target, opts, budget_words)

@@ -172,7 +172,7 @@ def write_artifact(m: Mapping, graph, target, out: Path) -> dict:
     save_npz(out / "host.npz", **{f"v_scale/{p.name}": p.v_scale for p in net.populations.values()
                                    if p.v_scale is not None})
     pops = [{"name": p.name, "model": p.model, "shape": list(p.shape), "lag": m.lags[p.name],
-             "record_spikes": p.name in m.recorded, "w_scale": p.w_scale,
+             "record_spikes": p.name in m.recorded,
              "record_v": p.name in m.recorded and p.name in net.outputs.values() and p.model != "spike_list"}
             for p in net.populations.values()]
     spec = {"tick_s": opts.tick, "clock_hz": opts.clock, "steps": opts.steps, "n_ticks": m.n_ticks,

@@ -1,9 +1,12 @@
 """Backend options (`-O key=value` on the CLI, or a dict from Python), parsed and checked in one place.
 
 - ``weight_scale=F``: multiply weights, biases and thresholds by F (the NIR paper LIF used 102.02);
-  turns automatic scaling off.
-- ``scale_weights=true|false`` (default true): py-spinnaker2's automatic scaling, w_max/max|w| per
-  population (127 for int8 words, 15 for the 4-bit word of the delay models).
+  excludes ``weight_scaling``.
+- ``weight_scaling=per_neuron|per_layer|none`` (default per_neuron): how weights become integers
+  (w_max = 127 for int8 words, 15 for the 4-bit word of the delay models). ``per_neuron``: each
+  neuron's inputs scaled by w_max/its largest |w| (per output channel for conv), its threshold,
+  i_offset and v_reset by the same factor: exact up to rounding and finer than ``per_layer``,
+  py-spinnaker2's rule (w_max/max|w| per population). ``none``: the weights as they are. See convert.py.
 - ``conn_delay=0..7`` (default 0, like the paper's noDelay graphs): 0 maps to the ``*_no_delay``
   models (int8 weights, spikes land on the next tick); d >= 1 maps to ``lif``/``lif_curr_exp`` with
   the 16-bit synapse word and delay field d (the hardware adds one tick: d + 1 ticks in all).
@@ -25,12 +28,13 @@ from dataclasses import dataclass, field
 from neurodeploy.errors import UsageError
 
 CLOCKS = (150e6, 300e6)
+SCALINGS = ("per_neuron", "per_layer", "none")
 
 
 @dataclass(frozen=True)
 class Options:
     weight_scale: float | None = None
-    scale_weights: bool = True
+    weight_scaling: str = "per_neuron"
     conn_delay: int = 0
     tick: float = 1e-3
     clock: float = 150e6
@@ -45,17 +49,6 @@ class Options:
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def _bool(key, v) -> bool:
-    if isinstance(v, bool):
-        return v
-    s = str(v).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off"):
-        return False
-    raise UsageError(f"option {key}={v!r} is not true/false")
 
 
 def _num(key, v, kind=float, lo=None, hi=None):
@@ -86,19 +79,20 @@ def _atoms(v) -> dict:
 
 
 def parse(raw: dict) -> Options:
-    known = {"weight_scale", "scale_weights", "conn_delay", "tick", "clock", "max_atoms_per_core", "steps",
+    known = {"weight_scale", "weight_scaling", "conn_delay", "tick", "clock", "max_atoms_per_core", "steps",
              "record", "activity", "boards"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UsageError(f"unknown spinnaker2 option(s): {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
     kw = {}
     if raw.get("weight_scale") is not None:
+        if "weight_scaling" in raw:
+            raise UsageError("weight_scale and weight_scaling exclude each other", hint="give one of them")
         kw["weight_scale"] = _num("weight_scale", raw["weight_scale"], float, 1e-12)
-        kw["scale_weights"] = False
-    if "scale_weights" in raw:
-        if "weight_scale" in raw and _bool("scale_weights", raw["scale_weights"]):
-            raise UsageError("weight_scale and scale_weights=true exclude each other", hint="give one of them")
-        kw["scale_weights"] = _bool("scale_weights", raw["scale_weights"])
+    if "weight_scaling" in raw:
+        if raw["weight_scaling"] not in SCALINGS:
+            raise UsageError(f"weight_scaling={raw['weight_scaling']!r}", hint=f"use one of {', '.join(SCALINGS)}")
+        kw["weight_scaling"] = raw["weight_scaling"]
     if "conn_delay" in raw:
         kw["conn_delay"] = _num("conn_delay", raw["conn_delay"], int, 0)
     if "tick" in raw:
