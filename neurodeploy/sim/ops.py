@@ -152,8 +152,12 @@ class Im2col:
         self.window = np.ravel_multi_index(tuple(pos[:, :, None] + taps[:, None, :]), padded)  # (P, taps)
         self.w = np.ascontiguousarray(w.reshape(groups, cout // groups, cg, -1).transpose(0, 3, 2, 1))
         self.w = self.w.reshape(groups, -1, cout // groups)  # (groups, taps x Cin/g, Cout/g)
-        self.groups, self.pads, self.out_shape = groups, pads, tuple(out_shape)
+        self.groups, self.out_shape = groups, tuple(out_shape)
         self.macs = self.window.size * cg * cout  # per sample
+        self.last = (0,) + tuple(range(2, nd + 2)) + (1,)  # channels-last axes
+        self.padded = padded + (cg * groups,)
+        self.inner = (slice(None),) + tuple(slice(a, a + n) for n, (a, _) in zip(in_shape[1:], pads))
+        self.buffers = {}  # batch -> zero-padded input buffer (the border stays zero)
 
     def cost(self, n: int) -> int:
         """Estimated cost in multiply-adds, a GEMM call's overhead included (see `scatter`)."""
@@ -161,15 +165,18 @@ class Im2col:
 
     def __call__(self, x):
         n, c = x.shape[:2]
-        x = _pad(np.moveaxis(x, 1, -1), self.pads, 1).reshape(n, -1, c)  # (N, positions, Cin)
-        cols = np.take(x, self.window, axis=1)  # (N, P, taps, Cin)
+        if n not in self.buffers:
+            self.buffers[n] = np.zeros((n,) + self.padded, dtype=x.dtype)
+        padded = self.buffers[n]
+        padded[self.inner] = x.transpose(self.last)
+        cols = np.take(padded.reshape(n, -1, c), self.window, axis=1)  # (N, P, taps, Cin)
         p = cols.shape[1]
         if self.groups == 1:
             y = cols.reshape(n * p, -1) @ self.w[0]  # (N x P, Cout)
         else:  # (groups, N x P, taps x Cin/g) @ (groups, taps x Cin/g, Cout/g)
             cols = cols.reshape(n * p, -1, self.groups, c // self.groups).transpose(2, 0, 1, 3)
             y = np.matmul(cols.reshape(self.groups, n * p, -1), self.w).transpose(1, 0, 2)
-        return np.moveaxis(y.reshape(n, p, -1), -1, 1).reshape((n,) + self.out_shape)
+        return y.reshape(n, p, -1).transpose(0, 2, 1).reshape((n,) + self.out_shape)
 
 
 def _taps(kernel, stride, dilation, out_spatial):

@@ -21,11 +21,11 @@ import numpy as np
 
 MAX_SYNAPSES = 1 << 21  # per layer: a 32 MiB table
 # Cost model choosing scatter or dense per call, in units of one dense multiply-add. The
-# constants minimise the mean slowdown against always picking the faster path (2.8 %) over 9 conv
-# shapes (the paper CNN's among them, 1x1 to 5x5 kernels, strides 1-2, groups 1-4) x batch
-# 1/8/64 x input density 1/5/20 %, timed single-threaded on the 2-core EPYC of
-# bench/reference.md. They only pick the faster path; both give the same sums.
-SYNAPSE_COST, CALL_COST, GEMM_CALL = 30, 200_000, 200_000
+# constants keep the mean slowdown against always picking the faster path at 0.5 % (worst
+# case 11 %) over 9 conv shapes (the paper CNN's among them, 1x1 to 5x5 kernels, strides 1-2,
+# groups 1-4) x batch 1/8/64 x input density 1/5/20 %, timed single-threaded on the 2-core EPYC
+# of bench/reference.md. They only pick the faster path; both give the same sums.
+SYNAPSE_COST, CALL_COST, GEMM_CALL = 20, 700_000, 200_000
 MAX_TERMS = 1 << 23  # scattered synapses per call (temporaries of ~24 bytes each)
 
 
@@ -68,7 +68,10 @@ class Scatter:
         target = np.take(self.target, e, axis=0)
         if n > 1:
             target += (b * self.out)[:, None]
-        weight = np.take(self.weight, e, axis=0) * x.reshape(-1)[idx][:, None]
+        weight = np.take(self.weight, e, axis=0)
+        value = x.reshape(-1)[idx]
+        if not np.all(value == 1):  # graded input (spikes need no multiply)
+            weight *= value.astype(np.float64)[:, None]
         y = np.bincount(target.ravel(), weight.ravel(), minlength=n * self.out)
         return y.reshape(n, self.out)[:, :-1].astype(self.dtype)
 
