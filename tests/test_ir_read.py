@@ -192,3 +192,22 @@ def test_zero_stride_conv_refused(tmp_path, realdata):
     with pytest.raises(InvalidModel, match="stride \\(0, 0\\) must be >= 1") as e:
         ir.read(path)
     assert e.value.where == "0"
+
+
+def test_compression_bomb_refused_but_real_weights_pass(tmp_path):
+    nodes, edges = _chain(w=np.ones((600, 2), np.float32), tau=np.full(600, 0.01), out_shape=(600,))
+    path = _write(tmp_path / "w.nir", nodes, edges)
+    with h5py.File(path, "a") as f:  # 600 x 600 random float32 recurrent weights, gzip: ratio ~1.1
+        f["node/nodes"].create_group("rec").create_dataset("type", data="Linear", dtype=h5py.string_dtype())
+        f["node/nodes/rec"].create_dataset("weight", data=np.random.default_rng(0).normal(
+            size=(600, 600)).astype(np.float32), compression="gzip")
+        del f["node/edges"]
+        f["node"].create_dataset("edges", data=np.array(edges + [("lif", "rec"), ("rec", "lif")], dtype=object),
+                                 dtype=h5py.string_dtype())
+    assert ir.load(path).delayed == {("rec", "lif")}
+    with h5py.File(path, "a") as f:  # 16 MiB of zeros stored in ~16 KiB
+        del f["node/nodes/rec/weight"]
+        f["node/nodes/rec"].create_dataset("weight", data=np.zeros((2048, 2048), np.float32), compression="gzip")
+    with pytest.raises(InvalidModel, match="stores only") as e:
+        ir.load(path)
+    assert "rec/weight" in e.value.where
