@@ -24,15 +24,22 @@ def test_counters_match_spikes(tmp_path):
     params = np.load(art.file("params.npz"))
     spikes = {p: res.spikes[p].reshape(50, 3, -1) for p in pops}
     spikes["input"] = x
-    expected = 0
+    expected, per_dst = 0, {p: 0 for p in pops}
     for j, s in enumerate(meta["synapses"]):
         w = effective_weights(params[f"s{j}_weights"], s["sign_mode"])
-        expected += int(((spikes[s["src"]] != 0).sum(axis=(0, 1)) * (w != 0).sum(axis=0)).sum())
+        n = int(((spikes[s["src"]] != 0).sum(axis=(0, 1)) * (w != 0).sum(axis=0)).sum())
+        expected += n
+        per_dst[s["dst"]] += n
     n_neurons = sum(int(np.prod(p["shape"])) for p in meta["populations"])
     assert expected > 0
     assert res.counters["synaptic_events"] == expected
     assert res.counters["spikes"] == sum(int(res.spikes[p].sum()) for p in pops)
     assert res.counters["neuron_updates"] == 50 * 3 * n_neurons
     assert sum(u["synaptic_events"] for u in res.per_unit.values()) == expected
+    for pop in pops:  # per layer (issue #5): events charged to the receiving population
+        assert res.per_layer[pop]["synaptic_events"] == per_dst[pop]
+        assert res.per_layer[pop]["spikes"] == int(res.spikes[pop].sum())
+        assert res.per_layer[pop]["neuron_updates"] == 50 * 3 * int(np.prod(res.spikes[pop].shape[2:]))
     assert res.extra["units_used"] == {"chip": 1, "core": len(art.manifest["cores"])}
     assert res.sim_time_s == 50 * art.manifest["step_time_s"]
+

@@ -158,6 +158,10 @@ def prepare_inputs(meta: dict, inputs) -> dict[str, np.ndarray]:
     return xs
 
 
+def p_size(pop: dict) -> int:
+    return int(np.prod(pop["shape"]))
+
+
 def _result(meta, groups, spike_count, rec_s, rec_v, T, B, step_time_s) -> Result:
     pops = meta["populations"]
     shape = {p["name"]: tuple(p["shape"]) for p in pops}
@@ -165,18 +169,24 @@ def _result(meta, groups, spike_count, rec_s, rec_v, T, B, step_time_s) -> Resul
     for k in rec_s:
         res.spikes[k] = rec_s[k].reshape(T, B, *shape[k])
         res.v[k] = rec_v[k].reshape(T, B, *shape[k])
+    keys = ("synaptic_events", "neuron_updates", "spikes")
     per_unit: dict[str, dict] = {}
+    per_layer = {p["name"]: dict.fromkeys(keys, 0) for p in pops}  # a population is one neuron node
     for p in pops:
         for core, start, stop in p["cores"]:
-            c = per_unit.setdefault(f"core{core}", {"synaptic_events": 0, "neuron_updates": 0, "spikes": 0})
+            c = per_unit.setdefault(f"core{core}", dict.fromkeys(keys, 0))
             c["neuron_updates"] += (stop - start) * T * B
             c["spikes"] += int(spike_count[p["name"]][start:stop].sum())
+        per_layer[p["name"]]["neuron_updates"] = p_size(p) * T * B
+        per_layer[p["name"]]["spikes"] = int(spike_count[p["name"]].sum())
     cores_of = {p["name"]: p["cores"] for p in pops}
     for g in groups:
         events = g.nnz_rows.multiply(g.src_events[None, :]).sum(axis=1).A1  # per target neuron
+        per_layer[g.dst]["synaptic_events"] += int(events.sum())
         for core, start, stop in cores_of[g.dst]:
             per_unit[f"core{core}"]["synaptic_events"] += int(events[start:stop].sum())
     res.per_unit = per_unit
+    res.per_layer = per_layer
     res.counters = {k: sum(c[k] for c in per_unit.values()) for k in ("synaptic_events", "neuron_updates", "spikes")}
     res.counters["ticks"] = T
     res.extra["units_used"] = {"chip": meta["chips"], "core": len(per_unit)}
