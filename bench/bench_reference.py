@@ -48,6 +48,7 @@ from neurodeploy.sim.reference import simulate  # noqa: E402
 from test_sim_paper_graphs import _peer_cnn  # noqa: E402
 
 CNN = REPO.parent / "shared" / "realdata" / "nir-paper" / "cnn" / "cnn_sinabs.nir"
+BEGIN, END = "<!-- results: written by bench_reference.py -->", "<!-- end of results -->"
 
 
 def mlp():
@@ -130,27 +131,34 @@ def main():
 
 
 def write_md(path: Path, rows, args, load):
+    """Write the results between the file's result markers, keeping the prose around them."""
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     lines = [
-        "# Reference simulator vs snnTorch (CPU)", "",
+        BEGIN,
         f"T = {args.steps} steps, float32 on both sides, random input events (5 % density), {args.threads} "
-        f"thread(s) for torch and OpenBLAS. {args.repeat} interleaved repeats: median times and the median "
-        "of the paired ratios (snnTorch time / our time; > 1: we are faster). Goal: >= 3x at batch 1, "
-        ">= 1x at batch 64.", "",
-        f"Machine: {cpu}, {os.cpu_count()} cores, shared with other jobs (1-min load average "
-        f"{min(load):.1f}-{max(load):.1f} while measured); Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, torch {torch.__version__}, snntorch {snn.__version__}.", "",
+        f"thread(s) for torch and OpenBLAS, {args.repeat} interleaved repeats. Machine: {cpu}, "
+        f"{os.cpu_count()} cores, shared with other jobs (1-min load average {min(load):.1f}-{max(load):.1f} "
+        f"while measured); Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
+        f"snntorch {snn.__version__}.", "",
         f"Command: `.venv/bin/python bench/bench_reference.py --repeat {args.repeat} --threads {args.threads}`", "",
-        "| network | batch | snnTorch s | ours s | ratio (median) | worst ratio | output spikes | spike mismatch | load |",
+        "| network | batch | snnTorch s | ours s | ratio (median) | worst ratio | output spikes "
+        "| spike mismatch | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, b, tp, to, r, worst, ns, mm, ld in rows:
-        lines.append(f"| {name} | {b} | {tp:.3f} | {to:.3f} | {r:.2f}x | {worst:.2f}x | {int(ns)} | {mm:.1e} | {ld:.1f} |")
-    path.write_text("\n".join(lines) + "\n")
+        lines.append(f"| {name} | {b} | {tp:.3f} | {to:.3f} | {r:.2f}x | {worst:.2f}x | {int(ns)} | {mm:.1e} "
+                     f"| {ld:.1f} |")
+    block = "\n".join(lines + [END])
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        block = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        block = "# Reference simulator vs snnTorch (CPU)\n\n" + block + "\n"
+    path.write_text(block)
     print(f"-> {path}")
 
 

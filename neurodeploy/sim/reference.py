@@ -11,6 +11,13 @@ torch-based peers it is checked against) and follows `graph.semantics` to the le
   arithmetic, just not repeated T times;
 - neuron equations per integrator: `neurodeploy.sim.neurons`; convolution/pooling: `.ops`.
 
+Speed (bench/reference.md): at batch 1 a step is a few dozen small NumPy calls, so per-call
+overhead is what costs. Each loop node is resolved once into a `_Step` (its function, where its
+inputs come from, its counters and records); neurons update in place; convolutions pick per call
+between im2col and an event-driven scatter by input density (`.scatter`); non-zero counts are
+buffered as bytes (`_NonzeroCount`). Only the convolution's summation order depends on the
+path (the scatter sums in float64, then rounds once); the neuron arithmetic is unchanged.
+
 Recording (arrays shaped (T, B, *shape)): ``Result.spikes[n]`` for spiking nodes, Threshold and
 Output nodes; ``Result.v[n]`` for the membrane of neuron nodes; ``Result.extra["i"][n]`` for the
 synaptic current of CubaLI/CubaLIF; ``Result.extra["outputs"][n]`` for any other node. Default:
@@ -157,7 +164,7 @@ class _NonzeroCount:
     BLOCK_BYTES = 1 << 22
 
     def __init__(self, batch: int, size: int):
-        self.buf = np.zeros((max(1, min(255, self.BLOCK_BYTES // (batch * size))), batch * size), bool)
+        self.buf = np.zeros((max(1, min(255, self.BLOCK_BYTES // max(1, batch * size))), batch * size), bool)
         self.total = np.zeros(batch * size, np.int64)
         self.size, self.k = size, 0
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 MAX_SYNAPSES = 1 << 21  # per layer: a 32 MiB table
-# Cost model choosing scatter or dense per call, in units of one dense multiply-add. The
-# constants keep the mean slowdown against always picking the faster path at 0.5 % (worst
-# case 11 %) over 9 conv shapes (the paper CNN's among them, 1x1 to 5x5 kernels, strides 1-2,
-# groups 1-4) x batch 1/8/64 x input density 1/5/20 %, timed single-threaded on the 2-core EPYC
-# of bench/reference.md. They only pick the faster path; both give the same sums.
-SYNAPSE_COST, CALL_COST, GEMM_CALL = 20, 700_000, 200_000
+# Cost model choosing scatter or dense per call, in units of one dense multiply-add (im2col
+# GEMM). Timed single-threaded on the 2-core EPYC of bench/reference.md: inside the running paper
+# CNN a scattered synapse costs ~110 multiply-adds (5.6 ns vs 0.05 ns at batch 64: the synapse
+# table competes for cache with the other layers); in isolation (9 conv shapes x batch 1/8/64 x
+# density 1/5/20 %, tables cache-warm) only 20-60, where these constants lose 14 % on average
+# against always picking the faster path. Fixed costs per call: ~300 000 for scatter, ~500 000
+# per GEMM group. They only pick the faster path; both give the same sums.
+SYNAPSE_COST, CALL_COST, GEMM_CALL = 100, 300_000, 500_000
 MAX_TERMS = 1 << 23  # scattered synapses per call (temporaries of ~24 bytes each)
 
 
