@@ -156,7 +156,7 @@ def conv_matrix(kernel: np.ndarray, p: dict) -> sp.csr_matrix:
     return m
 
 
-def _chain_matrix(graph: Graph, src: str, ops: tuple) -> tuple[sp.spmatrix | np.ndarray, np.ndarray]:
+def _chain_matrix(graph: Graph, ops: tuple) -> tuple[sp.spmatrix | np.ndarray, np.ndarray]:
     """Compose a dense chain (pools, flattens, one Affine/Linear) into (post x pre) weights and bias."""
     mat = None
     bias = None
@@ -279,10 +279,18 @@ def _stats(err: np.ndarray, w: np.ndarray, scale: np.ndarray, zeroed: int, mode:
             "w_scale_max": float(scale.max(initial=0)), "zeroed": zeroed}
 
 
+def _csr(w: np.ndarray) -> sp.csr_matrix:
+    """float64 CSR of a dense matrix's nonzeros (5x faster than scipy's route through COO)."""
+    mask = w != 0
+    flat = np.flatnonzero(mask)
+    return sp.csr_matrix((w.reshape(-1)[flat].astype(np.float64), (flat % w.shape[1]).astype(np.int32),
+                          np.r_[0, np.cumsum(mask.sum(1))]), shape=w.shape)
+
+
 def _quantize_dense(mat, scale: np.ndarray, w_max: int, mode: str):
     """Rows scaled by their neuron's scale, rounded to nearest: (csr int16 weights with zeros dropped,
     largest magnitude before clipping, error stats)."""
-    m = sp.csr_matrix(mat, dtype=np.float64) if not sp.issparse(mat) else mat.tocsr().astype(np.float64)
+    m = mat.tocsr().astype(np.float64) if sp.issparse(mat) else _csr(np.asarray(mat))
     s = np.repeat(scale, np.diff(m.indptr))
     q = np.rint(m.data * s)
     peak = float(np.abs(q).max(initial=0))
@@ -366,7 +374,7 @@ def _population(graph, name, node, opts, w_max, projs, peaks, delayed) -> Popula
             bias = bias + np.broadcast_to(b.reshape(-1, 1, 1), out_shape).reshape(-1)
             parts.append((src, wname, "conv2d", kernel, p))
         else:
-            mat, b = _chain_matrix(graph, src, ops)
+            mat, b = _chain_matrix(graph, ops)
             if mat.shape != (n, graph.size(src)):
                 raise InvalidModel(f"weights {mat.shape} do not map {src} ({graph.size(src)}) to {name} ({n})",
                                    where=wname)

@@ -23,7 +23,7 @@ from . import drc
 from . import memimage as mi
 from .convert import Network, convert
 from .options import Options, parse
-from .partition import Slicing, conv_sources, partition, routing_reserve, synapses_into
+from .partition import Slicing, conv_sources, dense_entries, partition, routing_reserve, synapses_into
 from .place import Geometry, Placement, place
 from .route import build_tables, compress, path_costs, region_targets, targets_per_source
 
@@ -102,16 +102,17 @@ def map_network(graph, target, raw_options: dict) -> Mapping:
 
 def _pairs(net: Network, sl: Slicing) -> tuple[np.ndarray, np.ndarray]:
     """(source slice, destination slice) for every PE pair with at least one synapse."""
-    src, dst = [], []
-    for s in range(len(sl)):
-        model = net.populations[sl.pops[sl.pop_index[s]]].model
-        if model == "spike_list":
-            continue
-        srcs = conv_sources(net, sl, s)[1] if model == "lif_conv2d" else np.unique(synapses_into(net, sl, s)[0])
-        src.append(srcs.astype(np.int64))
-        dst.append(np.full(srcs.size, s, np.int64))
-    if not src:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    src, dst = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for pop, p in net.populations.items():
+        if p.model == "lif_conv2d":
+            for s in sl.slices_of(pop):
+                srcs = conv_sources(net, sl, s)[1]
+                src.append(srcs.astype(np.int64))
+                dst.append(np.full(srcs.size, s, np.int64))
+        elif p.model != "spike_list":
+            local, srcs = dense_entries(net, sl, pop)[:2]
+            src.append(srcs.astype(np.int64))
+            dst.append(sl.base[pop] + local.astype(np.int64))
     return np.concatenate(src), np.concatenate(dst)
 
 
@@ -161,7 +162,7 @@ def write_artifact(m: Mapping, graph, target, out: Path) -> dict:
             img = pe_image(m, s)
             offsets[s], lengths[s] = pos, img.size
             pos += img.size
-            f.write(img.astype("<u4").tobytes())
+            img.astype("<u4", copy=False).tofile(f)
     save_npz(out / "pes.npz", offset=offsets, length=lengths, chip=pl.chip, qpe=pl.qpe, pe=pl.pe,
              pop=sl.pop_index, start=sl.start, n=sl.n)
     chips = sorted(m.tables)

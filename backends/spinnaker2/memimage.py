@@ -40,6 +40,8 @@ CONV_FIELDS = ("in_channels", "in_height", "in_width", "out_channels", "out_heig
                "pool_x", "out_offset")
 KEY_SHIFT = 8  # key = (global PE index << 8) | atom
 KEY_MASK = 0xFFFFFF00
+MPT_ENTRY_WORDS = 3   # key, mask, (row address << 8) | row length
+ROW_HEADER_WORDS = 3  # plastic header, n_fixed, plastic controls
 
 
 def param_names(model: str) -> tuple:
@@ -85,6 +87,11 @@ def decode_halfwords(h: np.ndarray, delayed: bool):
     return ((h >> 8) & 0xFF).astype(np.uint8).view(np.int8).astype(np.int32), np.zeros_like(h), tgt
 
 
+def row_stride(longest: np.ndarray) -> np.ndarray:
+    """Words per row of an MPT entry whose longest row holds `longest` 16-bit synapse words."""
+    return ROW_HEADER_WORDS + (longest + 1) // 2
+
+
 def dense_rows(src_slice: np.ndarray, atom: np.ndarray, tgt: np.ndarray, w: np.ndarray, delay: np.ndarray,
                slice_atoms: np.ndarray, delayed: bool):
     """MPT entries and SYN_ROW words for the synapses into one PE.
@@ -94,9 +101,10 @@ def dense_rows(src_slice: np.ndarray, atom: np.ndarray, tgt: np.ndarray, w: np.n
     addresses, entry strides in words, rows as uint32)."""
     if src_slice.size == 0:
         return (np.zeros(0, np.int64),) * 3 + (np.zeros(0, np.uint32),)
-    order = np.lexsort((tgt, atom, src_slice))
-    src_slice, atom, tgt, w, delay = src_slice[order], atom[order], tgt[order], w[order], delay[order]
     row_key = src_slice.astype(np.int64) * 256 + atom
+    if np.any(row_key[1:] < row_key[:-1]):  # not already in row order (`synapses_into` usually is)
+        order = np.lexsort((tgt, atom, src_slice))
+        src_slice, atom, tgt, w, delay, row_key = (a[order] for a in (src_slice, atom, tgt, w, delay, row_key))
     first = np.r_[True, row_key[1:] != row_key[:-1]]
     row_id = np.cumsum(first) - 1
     row_start_idx = np.flatnonzero(first)
@@ -106,16 +114,15 @@ def dense_rows(src_slice: np.ndarray, atom: np.ndarray, tgt: np.ndarray, w: np.n
     entries, entry_of_row = np.unique(rows_slice, return_inverse=True)
     longest = np.zeros(entries.size, np.int64)
     np.maximum.at(longest, entry_of_row, counts)
-    stride = 3 + (longest + 1) // 2
+    stride = row_stride(longest)
     m = slice_atoms[entries].astype(np.int64)
     addr = np.r_[0, np.cumsum(m * stride)[:-1]]
-    words = np.zeros(int((m * stride).sum()), dtype=np.uint32)
+    words = np.zeros(int((m * stride).sum()), dtype="<u4")
     # headers of every row in each block (rows with no synapse keep n_fixed = 0)
     row_pos = addr[entry_of_row] + atom[row_start_idx] * stride[entry_of_row]
     words[row_pos + 1] = counts
-    half = synapse_halfwords(w, tgt, delay, delayed).astype(np.uint32)
-    pos = row_pos[row_id] + 3 + rank // 2
-    np.bitwise_or.at(words, pos, half << (16 * (rank % 2)).astype(np.uint32))
+    # synapse k of a row is half-word k after the 3-word header, low half first (little-endian)
+    words.view("<u2")[2 * (row_pos[row_id] + ROW_HEADER_WORDS) + rank] = synapse_halfwords(w, tgt, delay, delayed)
     return entries, addr, stride, words
 
 
@@ -126,7 +133,7 @@ def parse_rows(rows: np.ndarray, addr: np.ndarray, stride: np.ndarray, delayed: 
     for e, (a, s, end) in enumerate(zip(addr.tolist(), stride.tolist(), ends.tolist())):
         block = rows[a:end].reshape(-1, s)
         n_fixed = block[:, 1].astype(np.int64)
-        halves = block[:, 3:].view(np.uint16).reshape(block.shape[0], -1)  # little-endian: low half first
+        halves = block[:, ROW_HEADER_WORDS:].view("<u2").reshape(block.shape[0], -1)  # little-endian: low half first
         valid = np.arange(halves.shape[1])[None, :] < n_fixed[:, None]
         atom, col = np.nonzero(valid)
         w, d, t = decode_halfwords(halves[atom, col], delayed)

@@ -5,6 +5,11 @@ start at the model's limit (or the user's cap), measure each slice's memory imag
 cycles per tick exactly (synapse rows depend on how the *source* populations are sliced too), and
 shrink the populations whose worst slice is over budget until nothing changes. Slices are numbered
 globally in network order; that number is also the PE's routing key prefix.
+
+Dense synapse rows are costed without building them: a slice's SYN_ROW size only needs, per source
+PE, its longest row (synapses from one source neuron into the slice), which one counting pass over
+the population's weights gives for all slices at once. `memimage.dense_rows` builds the same layout
+when the images are written; a test checks the two agree word for word.
 """
 from __future__ import annotations
 
@@ -52,20 +57,53 @@ class Slicing:
 
 
 def synapses_into(net: Network, sl: Slicing, s: int):
-    """Per synapse into slice `s` from its dense projections: (source slice, atom, target, weight, delay)."""
+    """Per synapse into slice `s` from its dense projections: (source slice, atom, target, weight, delay),
+    ordered by source neuron, then target (the synaptic row order) when no two projections share a source."""
     pop = sl.pops[sl.pop_index[s]]
     a, n = int(sl.start[s]), int(sl.n[s])
     parts = []
-    for proj in net.incoming(pop):
-        if proj.kind != "dense":
-            continue
-        sub = proj.weights[a:a + n].tocoo()
+    for proj in sorted(_dense(net, pop), key=lambda q: sl.base[q.pre]):
+        sub = proj.weights[a:a + n]
+        row = np.repeat(np.arange(n, dtype=np.int64), np.diff(sub.indptr))
+        order = np.argsort(sub.indices.astype(np.int64) * n + row)  # by source neuron, then target
+        col, row, w = sub.indices[order], row[order], sub.data[order]
         k = sl.atoms[proj.pre]
-        parts.append((sl.base[proj.pre] + sub.col // k, sub.col % k, sub.row, sub.data,
-                      np.full(sub.nnz, proj.delay)))
+        parts.append((sl.base[proj.pre] + col // k, col % k, row, w, np.full(w.size, proj.delay)))
     if not parts:
         return tuple(np.zeros(0, np.int64) for _ in range(5))
     return tuple(np.concatenate(c) for c in zip(*parts))
+
+
+def _dense(net: Network, pop: str) -> list:
+    return [p for p in net.incoming(pop) if p.kind == "dense"]
+
+
+def dense_entries(net: Network, sl: Slicing, pop: str):
+    """The dense rows into every slice of `pop`, counted not built. Returns per MPT entry (local slice,
+    source slice, longest row in synapses) and per local slice the source neurons with a synapse."""
+    projs = sorted(_dense(net, pop), key=lambda q: sl.base[q.pre])
+    pres = list(dict.fromkeys(q.pre for q in projs))  # in slice order, so source slices grow with the key
+    offsets = np.cumsum([0] + [net.populations[q].size for q in pres])
+    span, a, count = int(offsets[-1]), sl.atoms[pop], sl.count[pop]
+    empty = np.zeros(0, np.int64)
+    if not projs:
+        return empty, empty, empty, np.zeros(count, np.int64)
+    key = np.concatenate([np.repeat(np.arange(q.weights.shape[0], dtype=np.int64) // a * span
+                                    + offsets[pres.index(q.pre)], np.diff(q.weights.indptr))
+                          + q.weights.indices for q in projs])
+    if count * span <= 1 << 24:  # a dense count table is cheaper than sorting
+        c = np.bincount(key, minlength=count * span)
+        key = np.flatnonzero(c)
+        per_neuron = c[key]
+    else:
+        key, per_neuron = np.unique(key, return_counts=True)
+    local, idx = np.divmod(key, span)
+    which = np.searchsorted(offsets, idx, side="right") - 1
+    k = np.array([sl.atoms[q] for q in pres])[which]
+    src = np.array([sl.base[q] for q in pres])[which] + (idx - offsets[which]) // k
+    first = np.flatnonzero(np.r_[True, (local[1:] != local[:-1]) | (src[1:] != src[:-1])])
+    longest = np.maximum.reduceat(per_neuron, first) if first.size else empty
+    return local[first], src[first], longest, np.bincount(local, minlength=count)
 
 
 def conv_sources(net: Network, sl: Slicing, s: int):
@@ -87,43 +125,50 @@ class SliceCost:
     mla_macs: int       # MAC-array MACs per tick
 
 
-def slice_cost(net: Network, sl: Slicing, s: int, target, opts, n_ticks: int, recorded: set) -> SliceCost:
-    pop = sl.pops[sl.pop_index[s]]
+def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks: int, recorded: set) -> list[SliceCost]:
+    """The cost of every slice of `pop` under slicing `sl`."""
     p = net.populations[pop]
-    n = int(sl.n[s])
     c = target.v
-    words = mi.HEADER + 3 + routing_reserve(target) + 2 + 7 + 2 + mi.LOG_WORDS
-    spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in recorded and p.model != "spike_list"
-                                and pop in net.outputs.values())
-    words += spk + volt
-    synapses = rows = entries = mla = 0
-    cyc = c("cost.tick_overhead")
-    if p.model == "spike_list":
-        words += (n + 31) // 32 * n_ticks
-        cyc += n * c("cost.neuron_update_spike_list")
-    else:
-        words += n * (len(mi.param_names(p.model)) + STATE_WORDS[p.model]) + n * c("memory.ring_buffer_words_per_neuron")
-        cyc += n * c(f"cost.neuron_update_{p.model.replace('_no_delay', '')}")
-        if p.model == "lif_conv2d":
-            proj, srcs = conv_sources(net, sl, s)
-            kernel = proj.conv["kernel"]
-            entries = srcs.size
-            words += len(mi.CONV_FIELDS) + -(-kernel.size // 4)
-            synapses = int(proj.weights[int(sl.start[s]):int(sl.start[s]) + n].nnz)
-            ci, _, kh, kw = kernel.shape
-            mla = n * ci * kh * kw
-            cyc += mla / (c("cost.mla_macs_per_cycle") * c("cost.mla_utilisation_conv"))
-            rows = int(sum(sl.n[srcs]))
+    out = []
+    if p.model not in ("spike_list", "lif_conv2d"):
+        e_local, e_src, longest, rows = dense_entries(net, sl, pop)
+        count = sl.count[pop]
+        row_words = np.bincount(e_local, sl.n[e_src] * mi.row_stride(longest), minlength=count)
+        entries = np.bincount(e_local, minlength=count)
+        starts = np.arange(0, p.size, sl.atoms[pop])
+        synapses = sum(np.add.reduceat(np.diff(q.weights.indptr), starts) for q in _dense(net, pop))
+        synapses = np.broadcast_to(synapses, (count,))
+    for i, s in enumerate(sl.slices_of(pop)):
+        n = int(sl.n[s])
+        words = mi.HEADER + 3 + routing_reserve(target) + 2 + 7 + mi.LOG_WORDS  # header, ROUTING, TIMER, GLOBAL, LOG
+        spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in recorded and p.model != "spike_list"
+                                    and pop in net.outputs.values())
+        words += spk + volt
+        syn = ent = nrows = mla = 0
+        cyc = c("cost.tick_overhead")
+        if p.model == "spike_list":
+            words += (n + 31) // 32 * n_ticks
+            cyc += n * c("cost.neuron_update_spike_list")
         else:
-            src, atom, tgt, w, d = synapses_into(net, sl, s)
-            ent, addr, stride, rw = mi.dense_rows(src, atom, tgt, w, d, sl.n, opts.conn_delay > 0)
-            entries, synapses = ent.size, src.size
-            words += rw.size
-            rows = np.unique(src.astype(np.int64) * 256 + atom).size
-            cyc += opts.activity * synapses * c("cost.synaptic_event")
-        words += 3 * entries
-        cyc += opts.activity * rows * c("cost.packet_received")
-    return SliceCost(int(words), int(synapses), int(rows), int(entries), float(cyc), int(mla))
+            words += 2  # MPT_INFO
+            words += n * (len(mi.param_names(p.model)) + STATE_WORDS[p.model] + c("memory.ring_buffer_words_per_neuron"))
+            cyc += n * c(f"cost.neuron_update_{p.model.replace('_no_delay', '')}")
+            if p.model == "lif_conv2d":
+                proj, srcs = conv_sources(net, sl, s)
+                kernel = proj.conv["kernel"]
+                ci, _, kh, kw = kernel.shape
+                syn, ent, nrows = int(proj.weights[int(sl.start[s]):int(sl.start[s]) + n].nnz), srcs.size, int(sl.n[srcs].sum())
+                words += len(mi.CONV_FIELDS) + -(-kernel.size // 4)
+                mla = n * ci * kh * kw
+                cyc += mla / (c("cost.mla_macs_per_cycle") * c("cost.mla_utilisation_conv"))
+            else:
+                syn, ent, nrows = int(synapses[i]), int(entries[i]), int(rows[i])
+                words += int(row_words[i])
+                cyc += opts.activity * syn * c("cost.synaptic_event")
+            words += mi.MPT_ENTRY_WORDS * ent
+            cyc += opts.activity * nrows * c("cost.packet_received")
+        out.append(SliceCost(int(words), syn, nrows, ent, float(cyc), int(mla)))
+    return out
 
 
 def routing_reserve(target) -> int:
@@ -150,14 +195,10 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[
     cache: dict = {}
 
     def costs_of(sl: Slicing, name: str) -> list[SliceCost]:
-        srcs = tuple(sorted((q.pre, atoms[q.pre]) for q in net.incoming(name)))
-        out = []
-        for s in sl.slices_of(name):
-            key = (s - sl.base[name], name, atoms[name], srcs)
-            if key not in cache:
-                cache[key] = slice_cost(net, sl, s, target, opts, n_ticks, recorded)
-            out.append(cache[key])
-        return out
+        key = (name, atoms[name], tuple(sorted((q.pre, atoms[q.pre]) for q in net.incoming(name))))
+        if key not in cache:
+            cache[key] = population_costs(net, sl, name, target, opts, n_ticks, recorded)
+        return cache[key]
 
     for _ in range(10):
         changed = False

@@ -23,6 +23,8 @@ def network_script(m, graph) -> tuple[str, dict]:
         "",
         "Install py-spinnaker2 (pip install spinnaker2@git+https://gitlab.com/spinnaker2/py-spinnaker2.git),",
         "set ETH_IP, then run this file. Input spikes: INPUT_SPIKES = {population: {neuron: [ticks]}}.",
+        "Neuron parameters are per-neuron lists: each neuron's weights, threshold, i_offset and v_reset",
+        "carry its own scale, so recorded voltages are in chip units; divide by D['<pop>/v_scale'] for NIR units.",
         '"""',
         "from pathlib import Path",
         "",
@@ -37,7 +39,12 @@ def network_script(m, graph) -> tuple[str, dict]:
         "",
         "",
         "def conns(name):",
-        "    pre, post, w = D[name + '/pre'], D[name + '/post'], D[name + '/w']",
+        "    if name + '/w_dense' in D:  # (post, pre) int8 matrix, stored dense when that is smaller",
+        "        post, pre = np.nonzero(D[name + '/w_dense'])",
+        "        w = D[name + '/w_dense'][post, pre]",
+        "    else:  # CSR over post-neurons",
+        "        post = np.repeat(np.arange(D[name + '/indptr'].size - 1), np.diff(D[name + '/indptr']))",
+        "        pre, w = D[name + '/indices'], D[name + '/data']",
         f"    return [[int(a), int(b), int(c), {opts.conn_delay}] for a, b, c in zip(pre, post, w)]",
         "",
         "",
@@ -53,6 +60,7 @@ def network_script(m, graph) -> tuple[str, dict]:
             keys = sorted(p.params)
             for k in keys:
                 arrays[f"{var}/{k}"] = p.params[k]
+            arrays[f"{var}/v_scale"] = p.v_scale.astype(np.float32)
             params = ", ".join(f'"{k}": D["{var}/{k}"].tolist()' for k in keys)
             lines.append(f'{var} = snn.Population(size={p.size}, neuron_model="{p.model}", '
                          f'params={{{params}, "reset": "{p.reset}"}}, name={name!r}, record={record})')
@@ -68,9 +76,12 @@ def network_script(m, graph) -> tuple[str, dict]:
             lines.append(f"{var} = snn.Conv2DProjection({pops[proj.pre]}, {pops[proj.post]}, "
                          f'D["{var}/kernel"], {params!r})')
         else:
-            coo = proj.weights.tocoo()
-            arrays[f"{var}/pre"], arrays[f"{var}/post"] = coo.col.astype(np.int32), coo.row.astype(np.int32)
-            arrays[f"{var}/w"] = coo.data.astype(np.int8)
+            w = proj.weights
+            if 5 * w.nnz > w.shape[0] * w.shape[1]:  # int32 index + int8 weight per synapse vs 1 byte per entry
+                arrays[f"{var}/w_dense"] = w.toarray().astype(np.int8)
+            else:
+                arrays[f"{var}/indptr"], arrays[f"{var}/indices"] = w.indptr.astype(np.int64), w.indices.astype(np.int32)
+                arrays[f"{var}/data"] = w.data.astype(np.int8)
             lines.append(f"{var} = snn.Projection(pre={pops[proj.pre]}, post={pops[proj.post]}, "
                          f'connections=conns("{var}"))')
     board = m.placement is not None and m.placement.boards and m.placement.chips_used > 1
