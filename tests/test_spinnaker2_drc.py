@@ -83,3 +83,23 @@ def test_cli_exit_codes(realdata, tmp_path):
     assert cli.main(["compile", lif, "--target", "spinnaker2", "-o", str(tmp_path / "bad"),
                      "-O", "weight_scale=1e6"]) == 4
     assert not (tmp_path / "bad").exists()
+
+
+def test_conv_population_with_a_second_input_is_refused(tmp_path):
+    """The MLA runs one Conv2DProjection per population; a second input would be silently lost."""
+    c, h = 2, 6
+    nodes = {"in": nir.Input(input_type={"input": np.array([c, h, h])}),
+             "conv": nir.Conv2d(input_shape=(h, h), weight=np.ones((c, c, 3, 3), np.float32), stride=1, padding=1,
+                                dilation=1, groups=1, bias=np.zeros(c, np.float32)),
+             "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([c, h, h])}),
+             "skip": nir.Linear(weight=np.eye(c * h * h, dtype=np.float32)),
+             "if": nir.IF(r=np.ones((c, h, h)), v_threshold=np.ones((c, h, h))),
+             "out": nir.Output(output_type={"output": np.array([c, h, h])})}
+    edges = [("in", "conv"), ("conv", "if"), ("in", "flat"), ("flat", "skip"), ("skip", "if"), ("if", "out")]
+    img, flat = (c, h, h), (c * h * h,)
+    outs = {"in": img, "conv": img, "flat": flat, "skip": flat, "if": img, "out": img}
+    ins = dict(outs, flat=img)
+    with pytest.raises(UnsupportedNode, match="no other input") as e:
+        bk.compile(Graph(nodes, edges, ins, outs), "spinnaker2", tmp_path / "a")
+    assert e.value.where == "if"
+    assert not list(tmp_path.iterdir())

@@ -257,9 +257,9 @@ def _neuron_params(node, bias: np.ndarray, n: int, dt: float, sem, w_scale: np.n
     return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}, scale, reset
 
 
-def weight_scales(peak: np.ndarray, mode: str, fixed: float | None, w_max: int, channels: int | None) -> np.ndarray:
-    """Per-neuron weight scale from each neuron's largest incoming |w| (`peak`). `channels`: the
-    population is a conv output whose neurons share their channel's kernel, so its scale."""
+def weight_scales(peak: np.ndarray, mode: str, fixed: float | None, w_max: int) -> np.ndarray:
+    """Per-neuron weight scale from each neuron's largest incoming |w| (`peak`; for a conv output, its
+    channel's largest kernel weight, so all neurons of a channel share one scale and one int8 kernel)."""
     n = peak.size
     if fixed is not None or mode == "none":
         return np.full(n, 1.0 if fixed is None else fixed)
@@ -267,8 +267,6 @@ def weight_scales(peak: np.ndarray, mode: str, fixed: float | None, w_max: int, 
     layer = w_max / top if top > 0 else 1.0
     if mode == "per_layer":
         return np.full(n, layer)
-    if channels:
-        peak = np.repeat(peak.reshape(channels, -1).max(1), n // channels)
     return np.where(peak > 0, w_max / np.where(peak > 0, peak, 1.0), layer)
 
 
@@ -354,6 +352,10 @@ def _population(graph, name, node, opts, w_max, projs, peaks, delayed) -> Popula
                                   hint="use LIF or IF after a convolution")
         model = "lif_curr_exp" if delayed else "lif_curr_exp_no_delay"
     elif convs:
+        if len(chains) > 1:
+            raise UnsupportedNode(f"a Conv2d-fed population takes no other input on SpiNNaker 2 ({len(chains)} "
+                                  "inputs here)", where=name, hint="the MLA computes one Conv2DProjection per "
+                                  "population: merge the inputs into one convolution or add a neuron layer")
         if delayed:
             raise UnsupportedNode("Conv2DProjection needs conn_delay 0 (the MLA path has no delay)", where=name,
                                   hint="compile with -O conn_delay=0")
@@ -390,7 +392,7 @@ def _population(graph, name, node, opts, w_max, projs, peaks, delayed) -> Popula
             rows = np.abs(mat).max(axis=1, initial=0)
         peak = np.maximum(peak, rows)
     shape = _shape(graph, name, "out")
-    w_scale = weight_scales(peak, opts.weight_scaling, opts.weight_scale, w_max, shape[0] if convs else None)
+    w_scale = weight_scales(peak, opts.weight_scaling, opts.weight_scale, w_max)
     params, v_scale, reset = _neuron_params(node, bias, n, graph.semantics.dt, graph.semantics, w_scale)
     mode = "fixed" if opts.weight_scale is not None else opts.weight_scaling
     for src, wname, kind, mat, p in parts:

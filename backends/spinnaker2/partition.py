@@ -65,7 +65,8 @@ def synapses_into(net: Network, sl: Slicing, s: int):
     for proj in sorted(_dense(net, pop), key=lambda q: sl.base[q.pre]):
         sub = proj.weights[a:a + n]
         row = np.repeat(np.arange(n, dtype=np.int64), np.diff(sub.indptr))
-        order = np.argsort(sub.indices.astype(np.int64) * n + row)  # by source neuron, then target
+        # by source neuron, then target; csr rows are sorted runs, which a stable (merge) sort exploits
+        order = np.argsort(sub.indices.astype(np.int64) * n + row, kind="stable")
         col, row, w = sub.indices[order], row[order], sub.data[order]
         k = sl.atoms[proj.pre]
         parts.append((sl.base[proj.pre] + col // k, col % k, row, w, np.full(w.size, proj.delay)))
