@@ -165,11 +165,11 @@ def fidelity(tmp: Path) -> list[str]:
     layers = cnn_test.LAYERS
     ref = simulate(g, x, record=layers).spikes
     modes = ("per_layer", "per_neuron")
-    quant, agree, exact, out = {}, {}, {}, {}
+    quant, agree, exact, out, pes = {}, {}, {}, {}, {}
     for mode in modes:
         a = bk.compile(g, "spinnaker2", tmp / mode, options={"steps": str(cnn_test.STEPS), "weight_scaling": mode,
                                                               "record": "all"})
-        quant[mode] = a.manifest["spinnaker2"]["quantization"]
+        quant[mode], pes[mode] = a.manifest["spinnaker2"]["quantization"], a.manifest["spinnaker2"]["pes"]
         chip = bk.run(a.path, x, record=layers).spikes
         ref_q = simulate(cnn_test.rounded(g, mode == "per_neuron"), x, record=layers).spikes
         agree[mode] = {n: float(np.mean(chip[n] == ref[n].reshape(chip[n].shape))) for n in layers}
@@ -178,7 +178,8 @@ def fidelity(tmp: Path) -> list[str]:
     lines = ["## CNN fidelity (`cnn_sinabs.nir`, issue #3 goal: >= 99 % output spike agreement)", "",
              f"Inputs: {x.shape[1]} random event frames (2, 34, 34), {x.shape[0]} steps, 100 each at "
              f"{', '.join(f'{r:.0%}' for r in cnn_test.DENSITIES)} density (tests/test_spinnaker2_cnn.py); "
-             "dt = 1. Chip model vs the exact float reference.", "",
+             f"dt = 1. Compiled onto one chip: {pes['per_neuron']} PEs (per_layer: {pes['per_layer']}). "
+             "Chip model vs the exact float reference.", "",
              "Weight quantization error per layer (relative RMS of w_int/s - w; per_layer is py-spinnaker2's "
              "127/max|w| rule, per_neuron the default):", "",
              "| weight layer | per_layer rel RMS | per_neuron rel RMS | per_neuron scales |", "|---|---|---|---|"]

@@ -6,7 +6,8 @@ Mapping (py-spinnaker2 `s2_nir.from_nir`, read in its public source; reference n
   ``lif_curr_exp`` are used instead (16-bit synapse word: 4-bit weight, 3-bit delay).
 - Affine/Linear -> dense projection, bias -> ``i_offset``; Conv2d -> Conv2DProjection on the MAC array
   (int8 kernel, a preceding SumPool2d with kernel == stride and no padding becomes its pool_x/pool_y);
-  SumPool2d / Flatten elsewhere are folded into the dense projection's connection matrix.
+  SumPool2d / Flatten elsewhere are folded into the dense projection's connection matrix. A population
+  fed by a Conv2d takes no other input (one Conv2DProjection per population on the MLA).
 - Exactly one weight node between two spike sources (py-spinnaker2 raises on two in a row and on none).
 - Parameters (forward Euler uses dt/tau and 1-dt/tau, the exact integrator exp(-dt/tau)):
   alpha_decay = 1 - dt/tau | exp(-dt/tau); r_factor = (1 - alpha_decay)*r; v_scale = 1/r_factor;
@@ -22,8 +23,9 @@ Mapping (py-spinnaker2 `s2_nir.from_nir`, read in its public source; reference n
   The neuron's threshold, i_offset and v_reset carry the same s_c (per-neuron float32 parameters,
   which py-spinnaker2 accepts as lists) and recorded v is divided back by it, so the scaling is exact
   in exact arithmetic; only rounding w*s_c to an integer remains, and that error is relative to the
-  neuron's own largest weight, not the layer's. ``per_layer``: py-spinnaker2's s2_nir rule, one
-  s = w_max/max|w| over the population's inputs. ``none``: s = 1.
+  neuron's own largest weight, not the layer's (per-neuron lists for ``lif_conv2d`` populations are
+  assumed to be accepted like those of the other models: unverified). ``per_layer``: py-spinnaker2's
+  s2_nir rule, one s = w_max/max|w| over the population's inputs. ``none``: s = 1.
 - Integer weights are rounded to nearest (s2_nir truncates conv kernels with ``astype(np.int8)``;
   rounding halves the worst error at no cost). Weights that become 0 are dropped (no synapse word).
 - Reset: semantics ``zero`` -> reset_to_v_reset with v_reset 0; ``subtract`` -> reset_by_subtraction;

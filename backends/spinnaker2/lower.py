@@ -8,7 +8,8 @@ Artifact files (all the simulator reads; it never sees the NIR graph):
   model and latencies copied from the target file, geometry;
 - ``host.npz``: host-side voltage scales (chip voltage = NIR voltage x v_scale), as py-spinnaker2 keeps
   ``pop.nir_v_scale`` on the host;
-- ``network_s2.py``: the same network for py-spinnaker2 (see pyspinnaker2.py).
+- ``network_s2.py`` + ``network_s2.npz``: the same network for py-spinnaker2 (see pyspinnaker2.py): its
+  integer weights again, each projection as an int8 matrix or CSR, whichever is smaller.
 """
 from __future__ import annotations
 
