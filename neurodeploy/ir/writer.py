@@ -23,6 +23,9 @@ from .graph import Graph
 from .reader import MARKER, SENTINEL
 
 
+COMPRESS_MAX_BYTES = 1 << 20
+
+
 def write(path: str | Path, graph: nir.NIRGraph | Graph) -> None:
     """Write `graph` (a nested `nir.NIRGraph`, or a normalized `Graph`, stored flat) to `path`."""
     if isinstance(graph, Graph):
@@ -90,7 +93,10 @@ def _fields(group: h5py.Group, d: dict, where: str) -> None:
             elif isinstance(v, str):
                 group.create_dataset(k, data=v, dtype=h5py.string_dtype())
             elif isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
-                group.create_dataset(k, data=v, dtype=v.dtype, compression="gzip")
+                # gzip as nir does, except for big arrays: trained float weights barely compress
+                # (about 7 %) and gzip made writing a SpikeGPT-sized model take 40 s.
+                small = v.nbytes <= COMPRESS_MAX_BYTES
+                group.create_dataset(k, data=v, dtype=v.dtype, compression="gzip" if small else None)
             elif isinstance(v, (tuple, list)) and v and all(isinstance(x, str) for x in v):
                 group.create_dataset(k, data=np.array(v, dtype=object), dtype=h5py.string_dtype())
             else:
