@@ -8,13 +8,20 @@ zero-padding excluded); a step whose layer input (whole batch) holds only -1/0/1
 otherwise MACs; everything is averaged per sample. Activation sparsity = zero outputs / all
 outputs of every neuron node over time, batch and neurons. Connection sparsity = zero weights /
 all weights. Footprint = bytes of every parameter array (dtype-aware, zeros included).
+
+A sparse (scipy) Affine/Linear weight (docs/dialect.md, "Sparse weights") is the matrix it
+stands for: its implicit zeros are zero weights (they count in Dense and in connection sparsity,
+not in Effective ops). Its footprint is what it occupies as stored, the CSR arrays (values,
+column indices, row pointers), since a sparse model is never held dense.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import UsageError
 from ..ir.graph import SPIKING_TYPES, WEIGHT_TYPES, Graph
@@ -48,6 +55,11 @@ def fanout(node, in_shape: tuple[int, ...], *, dense: bool) -> np.ndarray:
 
     `dense` counts every weight (NeuroBench's all-ones copy); otherwise only non-zero weights.
     """
+    if sp.issparse(node.weight):
+        w = sp.csr_array(node.weight)
+        per_in = np.full(w.shape[1], w.shape[0]) if dense else np.bincount(w.indices[w.data != 0],
+                                                                              minlength=w.shape[1])
+        return per_in.astype(np.int64).reshape(in_shape)
     w = np.asarray(node.weight)
     nz = np.ones(w.shape, np.int64) if dense else (w != 0).astype(np.int64)
     if isinstance(node, (nir.Affine, nir.Linear)):
@@ -144,15 +156,24 @@ def dense_ops_per_step(graph: Graph) -> float:
 
 
 def connection_sparsity(graph: Graph) -> float:
-    ws = [np.asarray(graph.nodes[n].weight) for n in weight_nodes(graph)]
-    count = sum(w.size for w in ws)
-    return float(sum(np.count_nonzero(w == 0) for w in ws) / count) if count else 0.0
+    ws = [graph.nodes[n].weight for n in weight_nodes(graph)]
+    count = sum(math.prod(w.shape) for w in ws)  # a sparse matrix's implicit zeros included
+    zeros = sum(math.prod(w.shape) - w.count_nonzero() if sp.issparse(w)
+                else np.count_nonzero(np.asarray(w) == 0) for w in ws)
+    return float(zeros / count) if count else 0.0
 
 
 def _arrays(node) -> list[np.ndarray]:
-    """Float parameter arrays of a node (shape/stride fields are ints and are not parameters)."""
-    vals = [getattr(node, f.name) for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
-    return [v for v in vals if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)]
+    """Float parameter arrays of a node (shape/stride fields are ints and are not parameters); a
+    sparse weight gives its stored CSR arrays, index arrays included."""
+    out = []
+    for v in (getattr(node, f.name) for f in dataclasses.fields(node)) if dataclasses.is_dataclass(node) else ():
+        if sp.issparse(v):
+            v = sp.csr_array(v)
+            out += [v.data, v.indices, v.indptr]
+        elif isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
+            out.append(v)
+    return out
 
 
 def footprint(graph: Graph) -> dict[str, int]:

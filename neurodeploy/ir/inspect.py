@@ -10,20 +10,24 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
-from . import dialect
+from . import dialect, sparse
 from .graph import Graph, is_neuron
 
 
 def parameter_count(node) -> int:
-    return sum(int(np.size(v)) for f in dataclasses.fields(node)
-               if isinstance(v := getattr(node, f.name, None), np.ndarray) and v.dtype.kind in "biuf")
+    """Numbers stored: array elements, and a sparse weight's stored values."""
+    return sum(int(v.nnz if sparse.is_sparse(v) else np.size(v)) for f in dataclasses.fields(node)
+               if sparse.is_sparse(v := getattr(node, f.name, None))
+               or isinstance(v, np.ndarray) and v.dtype.kind in "biuf")
 
 
 def synapse_count(graph: Graph, name: str) -> int:
-    """Connections a weight node makes (a conv counts each kernel tap it applies)."""
+    """Connections a weight node makes (a conv counts each kernel tap it applies). A dense matrix
+    connects every pair (zero weights included); a sparse one only the pairs it stores non-zero."""
     node = graph.nodes[name]
     if isinstance(node, (nir.Affine, nir.Linear)):
-        return int(node.weight.size)
+        w = node.weight
+        return int(w.count_nonzero()) if sparse.is_sparse(w) else int(w.size)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         return graph.size(name) * int(math.prod(node.weight.shape[1:]))
     if isinstance(node, dialect.EGRU):

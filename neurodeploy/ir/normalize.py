@@ -1,7 +1,8 @@
 """From a (nested, possibly sloppy) `nir.NIRGraph` to the normalized `Graph` backends consume.
 
-Steps: reject NaN/inf parameters, flatten subgraphs, infer and repair shapes (`repair.infer`),
-remove the subgraphs' inner ports, attach the run semantics. The result is described in
+Steps: flatten subgraphs, reject NaN/inf parameters, put sparse weights in canonical CSR form
+(`.sparse`), infer and repair shapes (`repair.infer`), remove the subgraphs' inner ports, attach
+the run semantics. The result is described in
 `neurodeploy.ir.graph`; the repairs made are listed in ``Graph.metadata["repairs"]``.
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ..errors import InvalidModel, UsageError
 from ..semantics import Semantics
 from .flatten import drop_inner_ports, flatten
 from .graph import Graph
+from .sparse import TYPES as SPARSE_TYPES
+from .sparse import canonical, is_sparse
 from .repair import infer
 
 
@@ -30,6 +33,7 @@ def normalize(graph: nir.NIRGraph, semantics: Semantics | None = None, *,
         raise InvalidModel("empty graph: no nodes")
     for name, node in flat.nodes.items():
         check_finite(node, name)
+        flat.nodes[name] = canonical_sparse(node, name)
     inf = infer(flat, repairs)
     flat = drop_inner_ports(inf.flat)
     metadata = {**graph.metadata, "repairs": repairs}
@@ -55,3 +59,16 @@ def check_finite(node, name: str) -> None:
         if isinstance(v, (np.ndarray, float, np.floating)) and np.asarray(v).dtype.kind == "f" \
                 and not np.all(np.isfinite(v)):
             raise InvalidModel(f"parameter {f.name!r} contains NaN or infinity", where=name)
+
+
+def canonical_sparse(node, name: str):
+    """`node` with a sparse weight in canonical CSR form (one in-memory form for every pass);
+    a sparse matrix anywhere else is refused."""
+    bad = [f.name for f in dataclasses.fields(node) if is_sparse(getattr(node, f.name, None))
+           and not (isinstance(node, SPARSE_TYPES) and f.name == "weight")]
+    if bad:
+        raise InvalidModel(f"parameter {bad[0]!r} is a sparse matrix; only the weight of an Affine or Linear "
+                           f"node may be sparse", where=name, hint="pass a dense numpy array")
+    if isinstance(node, SPARSE_TYPES) and is_sparse(node.weight):
+        return dataclasses.replace(node, weight=canonical(node.weight, name))
+    return node

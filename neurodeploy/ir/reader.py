@@ -4,8 +4,10 @@ We read the HDF5 ourselves instead of calling `nir.read` because nir's reader fa
 types with a bare AssertionError, cannot read the neurodeploy dialect, and lets any malformed
 dataset escape as whatever h5py or numpy raise. Here every problem becomes an `InvalidModel` (or
 `UnsupportedNode`) naming the file and node, and declared sizes are checked before anything is
-allocated (see `_dataset`). Repairs that need only the node itself (legacy missing ``v_reset``,
-scalars mixed with per-neuron arrays) are made here; shape repairs are in `neurodeploy.ir.repair`.
+allocated (see `_dataset`). A sparse ``Affine``/``Linear`` weight (a CSR group) is checked and
+rebuilt by `neurodeploy.ir.sparse`. Repairs that need only the node itself (legacy missing
+``v_reset``, scalars mixed with per-neuron arrays) are made here; shape repairs are in
+`neurodeploy.ir.repair`.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import nir
 import numpy as np
 
 from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
-from . import dialect
+from . import dialect, sparse
 from .flatten import resolve
 from .shapes import MAX_ELEMENTS, NEURON_PARAMS, check_size
 
@@ -39,8 +41,8 @@ _POOL = {"kernel_size": "ints", "stride": "ints", "padding": "ints"}
 STOCK_FIELDS: dict[str, dict[str, str]] = {
     "Input": {"shape": "shape"},
     "Output": {"shape": "shape"},
-    "Affine": {"weight": "array", "bias": "array"},
-    "Linear": {"weight": "array"},
+    "Affine": {"weight": "matrix", "bias": "array"},  # matrix: dense array or sparse CSR group
+    "Linear": {"weight": "matrix"},
     **_NEURON,
     "Conv1d": _CONV,
     "Conv2d": _CONV,
@@ -295,6 +297,10 @@ def convert(v, kind: str, name: str, where: str):
         raise bad("a list of names")
     if kind == "str":
         raise bad("a string")
+    if kind == "matrix":
+        if isinstance(v, dict):
+            return sparse.from_fields(v, name, where)
+        kind = "array"
     a = np.asarray(v) if isinstance(v, (np.ndarray, np.generic)) else None
     if a is None or a.dtype.kind not in "biuf":
         raise bad("numeric")

@@ -5,7 +5,9 @@ them. A graph with dialect nodes also gets, first in ``/node/nodes`` (creation o
 and nir's reader follows it), the sentinel node `reader.SENTINEL`: a ``Scale`` node with an extra
 field whose name is the message, so stock ``nir.read`` stops at it with
 ``TypeError: ... unexpected keyword argument 'this_file_uses_the_neurodeploy_dialect: read it with
-neurodeploy.ir.read'`` instead of a bare AssertionError on the first dialect node.
+neurodeploy.ir.read'`` instead of a bare AssertionError on the first dialect node. A sparse
+``Affine``/``Linear`` weight (`neurodeploy.ir.sparse`) is stored as a CSR group that stock nir
+cannot read either, so it marks the file the same way.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import nir
 import numpy as np
 
 from ..errors import InvalidModel, UsageError
-from . import dialect
+from . import dialect, sparse
 from .graph import Graph
 from .reader import MARKER, SENTINEL
 
@@ -50,7 +52,8 @@ def write(path: str | Path, graph: nir.NIRGraph | Graph) -> None:
 
 
 def _uses_dialect(graph: nir.NIRGraph) -> bool:
-    return any(_uses_dialect(n) if isinstance(n, nir.NIRGraph) else dialect.is_dialect(n)
+    return any(_uses_dialect(n) if isinstance(n, nir.NIRGraph)
+               else dialect.is_dialect(n) or isinstance(n, sparse.TYPES) and sparse.is_sparse(n.weight)
                for n in graph.nodes.values())
 
 
@@ -71,14 +74,20 @@ def _graph(group: h5py.Group, graph: nir.NIRGraph, where: str, sentinel: bool = 
         if isinstance(node, nir.NIRGraph):
             _graph(nodes.create_group(name), node, here)
         else:
-            _fields(nodes.create_group(name), _node_dict(node), here)
+            _fields(nodes.create_group(name), _node_dict(node, here), here)
     if graph.metadata:
         _fields(group.create_group("metadata"), dict(graph.metadata), where or "graph")
 
 
-def _node_dict(node) -> dict:
+def _node_dict(node, where: str) -> dict:
     d = node.to_dict()
     d["type"] = dialect.type_name(node)
+    for k, v in d.items():
+        if sparse.is_sparse(v):
+            if not (isinstance(node, sparse.TYPES) and k == "weight"):
+                raise InvalidModel(f"field {k!r} is a sparse matrix; only the weight of an Affine or Linear "
+                                   f"node may be sparse", where=where, hint="pass a dense numpy array")
+            d[k] = sparse.to_fields(v, where)
     return d
 
 

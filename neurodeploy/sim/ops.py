@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import InvalidModel, UnsupportedNode
 from .scatter import GEMM_CALL, scatter
@@ -53,6 +54,8 @@ def make(name: str, node, in_shape: tuple, out_shape: tuple, dtype):
 
 
 def _dense(name, node, dtype):
+    if sp.issparse(node.weight):
+        return _sparse(name, node, dtype)
     w = np.asarray(node.weight, dtype=dtype)
     if w.ndim != 2:
         raise UnsupportedNode(f"{type(node).__name__} weight with {w.ndim} dimensions (only 2-D is supported)",
@@ -67,6 +70,25 @@ def _dense(name, node, dtype):
             y += b
         return y
     return dense, fan
+
+
+def _sparse(name, node, dtype):
+    """A scipy.sparse weight (an LSM's 10^6 x 10^6) as a CSR product, never made dense. Its implicit
+    zeros are zero weights: they drive no events but count in `Fan.dense`, as a dense machine's."""
+    if node.weight.ndim != 2:
+        raise UnsupportedNode(f"sparse weight with {node.weight.ndim} dimensions (only 2-D is supported)",
+                              where=name)
+    w = sp.csr_array(node.weight, dtype=dtype)
+    b = np.asarray(node.bias, dtype=dtype) if isinstance(node, nir.Affine) else None
+    fan = Fan(np.bincount(w.indices[w.data != 0], minlength=w.shape[1]).astype(np.int64),
+              int(w.shape[0]) * int(w.shape[1]))
+
+    def product(x):
+        y = np.ascontiguousarray((w @ x.reshape(x.shape[0], -1).T).T)
+        if b is not None:
+            y += b
+        return y
+    return product, fan
 
 
 def _pairs(v, nd: int) -> tuple[int, ...]:
