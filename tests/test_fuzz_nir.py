@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurodeploy import ir
-from neurodeploy.errors import NeuroDeployError
-from neurodeploy.ir import dialect
+from neurodeploy.errors import InvalidModel, NeuroDeployError
+from neurodeploy.ir import dialect, probe
 
 from conftest import REALDATA
 
@@ -74,6 +74,25 @@ def seeds(work) -> list[Path]:
 CAMPAIGN = int(os.environ.get("ND_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=CAMPAIGN or 150, deadline=5000, derandomize=not CAMPAIGN, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def quick_probe():
+    """A hung read is killed after 1 s here (10 s in use), well inside the 5 s example deadline."""
+    old, probe.BASE_SECONDS = probe.BASE_SECONDS, 1.0
+    yield
+    probe.BASE_SECONDS = old
+
+
+def test_corrupt_global_heap_does_not_hang(seeds, work):
+    """Found by this fuzz test: one byte of the global heap's collection size (signature GCOL) makes
+    libhdf5 loop forever on every string read. The probe turns that into an InvalidModel."""
+    raw = bytearray(seeds[3].read_bytes())
+    raw[raw.index(b"GCOL") + 9] ^= 0x20
+    path = work / "gcol.nir"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InvalidModel, match="did not finish"):
+        ir.load(path)
 
 
 def load_only_our_errors(path: Path) -> None:

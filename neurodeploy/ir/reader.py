@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
 from . import dialect, sparse
 from .flatten import resolve
+from .probe import probe
 from .shapes import MAX_ELEMENTS, NEURON_PARAMS, check_size
 
 MAX_DEPTH = 16  # nesting of subgraphs; also stops hard-link loops in a hostile file
@@ -76,7 +77,12 @@ def read_tree(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise InvalidModel("model file not found", where=str(path))
-    where = str(path)
+    probe(p, _read_tree)
+    return _read_tree(p)
+
+
+def _read_tree(p: Path) -> dict:
+    where = str(p)
     try:
         if not h5py.is_hdf5(p):
             raise InvalidModel("not an HDF5 file (a .nir model is HDF5)", where=where)
