@@ -40,7 +40,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurodeploy import backend as bk
-from neurodeploy import ir
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
@@ -61,7 +60,7 @@ def chain_graph(sizes, rng) -> Graph:
     edges, prev = [], "in"
     ins, outs = {"in": (sizes[0],)}, {"in": (sizes[0],)}
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = rng.standard_normal((b, a), dtype=np.float32) / np.sqrt(a)
+        w = rng.standard_normal((b, a), dtype=np.float32) / np.float32(np.sqrt(a))  # stays float32
         nodes[f"w{i}"], nodes[f"n{i}"] = nir.Affine(weight=w, bias=np.zeros(b, np.float32)), lif(b)
         edges += [(prev, f"w{i}"), (f"w{i}", f"n{i}")]
         ins[f"w{i}"], outs[f"w{i}"], ins[f"n{i}"], outs[f"n{i}"] = (a,), (b,), (b,), (b,)

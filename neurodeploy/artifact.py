@@ -23,7 +23,11 @@ MODEL_FILE = "model.nir"  # the normalized model, for reports only
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:  # in blocks: model files can be GBs
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def dump_json(obj) -> bytes:

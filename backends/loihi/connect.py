@@ -58,7 +58,8 @@ def linear_map(graph: Graph, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
     node = graph.nodes[name]
     n_out = graph.size(name)
     if isinstance(node, (nir.Affine, nir.Linear)):
-        w = np.asarray(node.weight, dtype=np.float64)
+        sparse = sp.issparse(node.weight)  # the dialect's CSR weights (docs/dialect.md)
+        w = sp.csr_matrix(node.weight, dtype=np.float64) if sparse else np.asarray(node.weight, dtype=np.float64)
         if w.ndim != 2:
             raise UnsupportedNode(f"{type(node).__name__} weight must be 2-D, got shape {w.shape}", where=name)
         b = np.asarray(getattr(node, "bias", 0.0), dtype=np.float64)
