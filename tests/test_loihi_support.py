@@ -17,8 +17,8 @@ import pytest
 from neurodeploy.ir import normalize
 from neurodeploy.semantics import Semantics
 
-REPO = Path(__file__).resolve().parents[1]
-LAVA_PYTHON = REPO / ".venv-lava" / "bin" / "python"
+from conftest import LAVA_PYTHON
+
 
 
 def _python310() -> str | None:
