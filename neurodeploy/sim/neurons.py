@@ -25,6 +25,8 @@ outputs s; LI, CubaLI and I output v'. State starts at zero.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import nir
 import numpy as np
 
@@ -53,43 +55,79 @@ def _decay(name, tau, dt, integrator, field):
     return 1.0 - dt / tau, dt / tau
 
 
+@dataclass(frozen=True)
+class Coefficients:
+    """One neuron node's per-step update under a `Semantics` (arrays of the node's shape).
+
+    ``i' = a_s*i + g_s*x``; ``v' = a_m*v + c + k_i*i + k_x*x``; spiking types emit ``v' > theta``
+    and reset to ``v_reset`` (zeros unless the semantics' reset is ``v_reset``). Fields that do not
+    apply are None (``a_s``, ``g_s``, ``k_i`` without a synaptic current; ``c`` without a leak
+    target; ``theta``, ``v_reset`` for non-spiking types). Every backend discretises through this,
+    so chips and the reference share one set of equations (`neurodeploy.lowering`)."""
+
+    a_m: np.ndarray
+    k_x: np.ndarray
+    c: np.ndarray | None = None
+    a_s: np.ndarray | None = None
+    g_s: np.ndarray | None = None
+    k_i: np.ndarray | None = None
+    theta: np.ndarray | None = None
+    v_reset: np.ndarray | None = None
+
+    @property
+    def spiking(self) -> bool:
+        return self.theta is not None
+
+
+def discretise(name: str, node, shape: tuple, sem: Semantics) -> Coefficients:
+    """The update coefficients of neuron `node` (table in the module docstring), float64."""
+    dt, integ = sem.dt, sem.integrator
+    p = lambda f, d=None: _param(node, f, shape, default=d)  # noqa: E731
+    a_s = g_s = k_i = None
+    c = 0.0
+    if isinstance(node, (nir.LI, nir.LIF)):
+        a_m, f = _decay(name, p("tau"), dt, integ, "tau")
+        c, k_x = f * p("v_leak", 0.0), f * p("r")
+    elif isinstance(node, (nir.I, nir.IF)):
+        a_m, k_x = np.ones(shape), dt * p("r")
+    elif isinstance(node, (nir.CubaLI, nir.CubaLIF)):
+        ts, tm, r, w_in = p("tau_syn"), p("tau_mem"), p("r"), p("w_in", 1.0)
+        a_s, f_s = _decay(name, ts, dt, integ, "tau_syn")
+        a_m, f_m = _decay(name, tm, dt, integ, "tau_mem")
+        g_s, c = f_s * w_in, f_m * p("v_leak", 0.0)
+        if integ == "exact":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.where(np.isclose(ts, tm, rtol=1e-9, atol=0), dt / tm * a_m,
+                             ts / (ts - tm) * (a_s - a_m))
+            k_i, k_x = r * q, r * w_in * (1.0 - a_m - q)
+        else:
+            k_i, k_x = f_m * r * a_s, f_m * r * g_s
+    else:
+        raise InvalidModel(f"{type(node).__name__} is not a neuron type", where=name)
+    arr = lambda a: None if a is None else np.broadcast_to(np.asarray(a, np.float64), shape)  # noqa: E731
+    theta = v_reset = None
+    if isinstance(node, SPIKING):
+        theta = p("v_threshold")
+        v_reset = p("v_reset", 0.0) if sem.reset == "v_reset" else np.zeros(shape)
+    return Coefficients(arr(a_m), arr(k_x), arr(c) if np.any(c) else None, arr(a_s), arr(g_s), arr(k_i),
+                        arr(theta), arr(v_reset))
+
+
 class Neuron:
     """State and coefficients of one neuron node, for a batch of B samples."""
 
     def __init__(self, name: str, node, shape: tuple, sem: Semantics, batch: int, dtype):
-        dt, integ = sem.dt, sem.integrator
-        p = lambda f, d=None: _param(node, f, shape, default=d)  # noqa: E731
-        a_s = g_s = k_i = None
-        c = 0.0
-        if isinstance(node, (nir.LI, nir.LIF)):
-            a_m, f = _decay(name, p("tau"), dt, integ, "tau")
-            c, k_x = f * p("v_leak", 0.0), f * p("r")
-        elif isinstance(node, (nir.I, nir.IF)):
-            a_m, k_x = np.ones(shape), dt * p("r")
-        elif isinstance(node, (nir.CubaLI, nir.CubaLIF)):
-            ts, tm, r, w_in = p("tau_syn"), p("tau_mem"), p("r"), p("w_in", 1.0)
-            a_s, f_s = _decay(name, ts, dt, integ, "tau_syn")
-            a_m, f_m = _decay(name, tm, dt, integ, "tau_mem")
-            g_s, c = f_s * w_in, f_m * p("v_leak", 0.0)
-            if integ == "exact":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    q = np.where(np.isclose(ts, tm, rtol=1e-9, atol=0), dt / tm * a_m,
-                                 ts / (ts - tm) * (a_s - a_m))
-                k_i, k_x = r * q, r * w_in * (1.0 - a_m - q)
-            else:
-                k_i, k_x = f_m * r * a_s, f_m * r * g_s
-        else:
-            raise InvalidModel(f"{type(node).__name__} is not a neuron type", where=name)
+        co = discretise(name, node, shape, sem)
         cast = lambda a: None if a is None else np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
-        self.a_m, self.k_x, self.a_s, self.g_s, self.k_i = map(cast, (a_m, k_x, a_s, g_s, k_i))
-        self.c = cast(c) if np.any(c) else None
+        self.a_m, self.k_x, self.a_s, self.g_s, self.k_i = map(cast, (co.a_m, co.k_x, co.a_s, co.g_s, co.k_i))
+        self.c = cast(co.c)
         self.spiking = isinstance(node, SPIKING)
         self.v = np.zeros((batch,) + tuple(shape), dtype=dtype)
-        self.i = np.zeros_like(self.v) if a_s is not None else None
+        self.i = np.zeros_like(self.v) if co.a_s is not None else None
         if self.spiking:
-            self.theta = cast(p("v_threshold"))
+            self.theta = cast(co.theta)
             self.mode, self.timing = sem.reset, sem.reset_timing
-            self.v_reset = cast(p("v_reset", 0.0)) if sem.reset == "v_reset" else np.zeros((), dtype)
+            self.v_reset = cast(co.v_reset) if sem.reset == "v_reset" else np.zeros((), dtype)
             self.s = np.zeros(self.v.shape, dtype=bool)
             self.out = np.zeros_like(self.v)
         self.dtype = dtype
