@@ -1,23 +1,30 @@
-"""The `Backend` protocol and the registry that finds backends in `neurodeploy.backends.*`.
+"""The `Backend` and `Engine` protocols and the registry that finds backends in `neurodeploy.backends.*`.
 
 A backend package (``backends/<name>/__init__.py``) exposes ``BACKEND``, an instance of a
-`Backend` subclass. The compile flow is the same for every target (see `compile`):
+`Backend` subclass; a target TOML names it (``[target] backend = "<name>"``). The flow is the same
+for every target (see `compile`):
 
-    check (design rules, before any mapping) -> lower (writes files into a staging dir)
-    -> manifest with checksums -> atomic move into place.
+    plan(graph, target, options) -> Plan      design rules + every mapping decision, computed once
+    rules checked (first violated one raised as ResourceExceeded, nothing written)
+    write(plan, staging dir) -> info          data files; info goes under manifest[<backend name>]
+    manifest with checksums -> atomic move into place
 
-`run` sees only the artifact (ARCHITECTURE principle 2).
+`run` sees only the artifact (ARCHITECTURE principle 2) and goes through one of the backend's
+`Engine`s (``sim`` is the default; ``lava``, ``rtl``, ``hil`` ...). An engine in another process uses
+`neurodeploy.runner` (job file, timeout, `LinkError`).
 
-Options are ``-O key=value`` strings, parsed and documented by each backend. One is common to all:
-``steps=N``, the run length the artifact's run spec (and, where the chip records into its own
-memory, the recording buffers) is sized for.
+Options are ``-O key=value`` strings. The common ones are parsed here, once, for every backend
+(`CommonOptions`): ``steps=N`` (the run length the run spec is sized for), ``seed=N`` (every random
+draw a backend makes), ``record=outputs|all|node,node``. The rest go to the backend as
+`Options.backend` (raw strings), which it parses and documents itself.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +34,8 @@ from . import targets as tg
 from .errors import ResourceExceeded, TargetError, UsageError
 from .ir.graph import Graph
 from .result import Result
+
+MAX_STEPS = 10**9
 
 
 @dataclass
@@ -49,26 +58,110 @@ class Rule:
                                    hint=self.hint or None)
 
 
-class Backend:
-    name: str = ""
-    engines: tuple[str, ...] = ("sim",)
+@dataclass(frozen=True)
+class CommonOptions:
+    """The options every backend takes; None means "the backend's default"."""
 
-    def check(self, graph: Graph, target: tg.Target, options: dict) -> list[Rule]:
-        """Design-rule checks run before mapping. Unsupported nodes raise `UnsupportedNode`."""
-        raise NotImplementedError
+    steps: int | None = None
+    seed: int = 0
+    record: str | tuple[str, ...] = "outputs"  # "outputs", "all" or node names
 
-    def lower(self, graph: Graph, target: tg.Target, options: dict, out: Path) -> dict:
-        """Quantize, partition, place, route; write data files into `out`. Returns manifest info
-        (JSON-able, deterministic) such as a utilization summary."""
-        raise NotImplementedError
+    def to_dict(self) -> dict:
+        rec = self.record if isinstance(self.record, str) else list(self.record)
+        return {"steps": self.steps, "seed": self.seed, "record": rec}
+
+
+@dataclass(frozen=True)
+class Options:
+    common: CommonOptions = field(default_factory=CommonOptions)
+    backend: dict[str, str] = field(default_factory=dict)  # backend-specific, raw strings
+
+
+COMMON_KEYS = ("steps", "seed", "record")
+
+
+def _int(key: str, value, lo: int, hi: int) -> int:
+    s = str(value).strip()
+    try:
+        x = int(s) if s.lstrip("+-").isdigit() else int(float(s)) if float(s).is_integer() else None
+    except (ValueError, OverflowError):
+        x = None
+    if x is None:
+        raise UsageError(f"option {key}={value!r} is not an integer")
+    if not lo <= x <= hi:
+        raise UsageError(f"option {key}={value!r} is out of range [{lo}, {hi}]")
+    return x
+
+
+def parse_options(raw: dict | Options | None) -> Options:
+    """Split ``-O`` options into the common ones (checked here) and the backend's own."""
+    if isinstance(raw, Options):
+        return raw
+    raw = {str(k): v for k, v in (raw or {}).items()}
+    kw: dict[str, Any] = {}
+    if "steps" in raw:
+        kw["steps"] = _int("steps", raw["steps"], 1, MAX_STEPS)
+    if "seed" in raw:
+        kw["seed"] = _int("seed", raw["seed"], 0, 2**63 - 1)
+    if "record" in raw:
+        rec = str(raw["record"]).strip()
+        names = tuple(n.strip() for n in rec.split(",") if n.strip())
+        if not names:
+            raise UsageError("option record= names no node", hint="use outputs, all or NODE,NODE")
+        kw["record"] = rec if rec in ("outputs", "all") else names
+    return Options(CommonOptions(**kw), {k: str(v) for k, v in raw.items() if k not in COMMON_KEYS})
+
+
+@dataclass
+class Plan:
+    """Everything a backend decided for one (graph, target, options): the design rules and the
+    mapping (`decisions`, backend-specific). Computed once by `Backend.plan`; `Backend.write`
+    only serialises it."""
+
+    graph: Graph
+    target: tg.Target
+    options: Options
+    rules: list[Rule]
+    decisions: Any = None
+
+    def violated(self) -> list[Rule]:
+        return [r for r in self.rules if not r.ok]
+
+
+class Engine(Protocol):
+    """Runs an artifact: a simulator in this process, or an external one (Lava, Verilog, a board)."""
+
+    name: str
 
     def run(self, artifact: art.Artifact, inputs: np.ndarray, *, steps: int | None,
-            record: list[str], engine: str | None = None) -> Result:
+            record: list[str]) -> Result: ...
+
+
+class Backend:
+    name: str = ""
+    engines: dict[str, Engine] = {}  # the first one is the default
+
+    def plan(self, graph: Graph, target: tg.Target, options: Options) -> Plan:
+        """Design rules and mapping decisions, before anything is written. Unsupported nodes or
+        semantics raise (`UnsupportedNode`, `UnsupportedSemantics`); limits are `Rule`s."""
+        raise NotImplementedError
+
+    def write(self, plan: Plan, out: Path) -> dict:
+        """Write the artifact's data files into `out`; returns this backend's manifest info
+        (JSON-able, deterministic), stored under ``manifest[<backend name>]``."""
         raise NotImplementedError
 
     def report(self, artifact: art.Artifact):
         """A rich renderable with per-unit utilization (the `--report` table)."""
         raise NotImplementedError
+
+    def engine(self, name: str | None) -> Engine:
+        if name is None:
+            return next(iter(self.engines.values()))
+        if name not in self.engines:
+            raise UsageError(f"engine {name!r} is not offered by backend {self.name}",
+                             hint=f"engines: {', '.join(self.engines)}")
+        return self.engines[name]
 
 
 def installed() -> list[str]:
@@ -81,7 +174,14 @@ def get(name: str) -> Backend:
     if name not in installed():
         raise TargetError(f"backend {name!r} is not installed",
                           hint=f"installed backends: {', '.join(installed()) or 'none'}")
-    return importlib.import_module(f"neurodeploy.backends.{name}").BACKEND
+    try:
+        return importlib.import_module(f"neurodeploy.backends.{name}").BACKEND
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] == "neurodeploy":
+            raise
+        package = (e.name or "?").split(".")[0]
+        raise TargetError(f"backend {name!r} needs the Python package {package!r}, which is not installed",
+                          hint=f"pip install {package}") from None
 
 
 def resolve(target: str | tg.Target) -> tuple[tg.Target, Backend]:
@@ -95,22 +195,31 @@ def resolve(target: str | tg.Target) -> tuple[tg.Target, Backend]:
     return t, get(t.backend)
 
 
+def plan(graph: Graph, target: str | tg.Target, options: dict | Options | None = None) -> Plan:
+    """The backend's plan for `graph` on `target` (rules not yet enforced): `--report` before compile."""
+    t, backend = resolve(target)
+    return backend.plan(graph, t, parse_options(options))
+
+
 def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
             overwrite: bool = False) -> art.Artifact:
     """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
     byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
     t, backend = resolve(target)
-    options = dict(options or {})
-    for rule in backend.check(graph, t, options):
+    opts = parse_options(options)
+    p = backend.plan(graph, t, opts)
+    for rule in p.rules:
         rule.raise_if_violated()
     with art.staged(out_dir, overwrite=overwrite) as tmp:
-        info = backend.lower(graph, t, options, tmp)
+        info = backend.write(p, tmp)
         # The model travels with the artifact for reports (NeuroBench metrics, baseline, accuracy);
         # simulators and engines never read it (ARCHITECTURE principle 2).
         ir.write(tmp / art.MODEL_FILE, graph)
         art.write_manifest(tmp, target=t.name, backend=t.backend,
                            info={"semantics": graph.semantics.to_dict(), "model": art.MODEL_FILE,
-                                 "options": options, **info})
+                                 "options": {**opts.backend, **{k: v for k, v in (options or {}).items()
+                                                                if k in COMMON_KEYS}},
+                                 "common_options": opts.common.to_dict(), backend.name: info})
     return art.Artifact(out_dir)
 
 
@@ -118,7 +227,4 @@ def run(artifact_dir: str | Path, inputs: np.ndarray, *, steps: int | None = Non
         record: list[str] | None = None, engine: str | None = None) -> Result:
     a = art.Artifact(artifact_dir)
     backend = get(a.backend)
-    if engine is not None and engine not in backend.engines:
-        raise UsageError(f"engine {engine!r} is not offered by backend {a.backend}",
-                         hint=f"engines: {', '.join(backend.engines)}")
-    return backend.run(a, inputs, steps=steps, record=list(record or []), engine=engine)
+    return backend.engine(engine).run(a, inputs, steps=steps, record=list(record or []))

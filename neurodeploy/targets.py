@@ -13,9 +13,27 @@ A number with no published source says so: ``source = "none published: <why this
     pes = { value = 152, unit = "PE", source = "...", confidence = "code" }
     [energy]
     synaptic_event = { low = 10, high = 450, unit = "pJ", source = "...", confidence = "2nd" }
+
+Variants inherit: ``[target] extends = "spinnaker2"`` starts from that file's tables (deep merge,
+the variant's keys win); only the differences are written.
+
+Every target is checked against a schema when loaded: the core's (`SCHEMA`: the ``[target]`` keys
+and the ``energy`` sections every backend shares) plus its backend's
+``backends/<backend>/target_schema.toml`` (or a ``target_schema.toml`` beside a target that has no
+backend, such as the baselines). A schema lists each quantity the code reads with its unit:
+
+    [required]
+    "limits.pes" = "PE"                 # dotted key = unit (or a list of accepted units)
+    [optional]
+    "energy.dynamic.*" = ["pJ", "nJ"]   # * matches one key level
+
+A quantity missing from the schema, a required one missing from the file, a wrong unit, or a
+plain number outside ``[target]`` with no ``<key>_source`` string beside it is refused: every
+number has a source and every number the code uses is declared.
 """
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +41,10 @@ from pathlib import Path
 from .errors import TargetError, UsageError
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+BACKENDS_DIR = Path(__file__).resolve().parent.parent / "backends"
+SCHEMA_FILE = "target_schema.toml"
+# The core's part of every schema: energy coefficients are read generically (neurodeploy.energy).
+SCHEMA = {"optional": {"energy.dynamic.*": ["fJ", "pJ", "nJ", "uJ", "J"], "energy.static.*": ["uW", "mW", "W"]}}
 CONFIDENCE = ("src", "code", "doc", "2nd", "derived", "estimate", "unverified", "measured")
 
 
@@ -56,6 +78,7 @@ class Target:
             raise TargetError(f"[target] table has no 'backend' key", where=str(path))
         self.backend: str = meta["backend"]
         self.description: str = meta.get("description", "")
+        _check_schema(self, _schema(self))
 
     def q(self, key: str) -> Quantity:
         try:
@@ -108,8 +131,92 @@ def load(name_or_path: str) -> Target:
         path = TARGETS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise UsageError(f"unknown target {name_or_path!r}", hint=f"known targets: {', '.join(available()) or 'none'}")
+    return Target(path.stem, _read(path), path)
+
+
+def _schema(t: "Target") -> dict:
+    """The core schema merged with the backend's (or the one beside the file)."""
+    beside = t.path.parent / SCHEMA_FILE
+    path = beside if beside.is_file() else BACKENDS_DIR / t.backend / SCHEMA_FILE
+    if not path.is_file():
+        raise TargetError(f"backend {t.backend!r} has no {SCHEMA_FILE}", where=str(t.path),
+                          hint=f"list every quantity the backend reads with its unit in {path}")
+    try:
+        own = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise TargetError(f"schema is not valid TOML: {e}", where=str(path)) from None
+    return {part: {**SCHEMA.get(part, {}), **own.get(part, {})} for part in ("required", "optional")}
+
+
+def _units(spec) -> list[str]:
+    return [spec] if isinstance(spec, str) else list(spec)
+
+
+def _check_schema(t: "Target", schema: dict) -> None:
+    declared = {**schema["optional"], **schema["required"]}
+    for key in schema["required"]:
+        if key not in t.quantities:
+            raise TargetError(f"required quantity {key!r} is missing", where=str(t.path),
+                              hint=f"the {t.backend} backend reads it (its {SCHEMA_FILE})")
+    for key, q in t.quantities.items():
+        spec = declared.get(key)
+        if spec is None:
+            spec = next((u for pat, u in declared.items() if "*" in pat and fnmatch.fnmatchcase(key, pat)
+                         and key.count(".") == pat.count(".")), None)
+        if spec is None:
+            raise TargetError(f"quantity {key!r} is not in the {t.backend} schema", where=str(t.path),
+                              hint=f"declare it in the backend's {SCHEMA_FILE}, or remove it if no code reads it")
+        if q.unit not in _units(spec):
+            raise TargetError(f"quantity {key!r} has unit {q.unit!r}, the schema says {_units(spec)}",
+                              where=str(t.path))
+    _check_bare_numbers(t.data, "", t.path)
+
+
+def _check_bare_numbers(node: dict, prefix: str, path: Path) -> None:
+    """A number that is not a quantity (a list such as absent grid positions) needs ``<key>_source``."""
+    for key, val in node.items():
+        full = f"{prefix}{key}"
+        if full == "target":
+            continue
+        if isinstance(val, dict) and not ("value" in val or "low" in val):
+            _check_bare_numbers(val, full + ".", path)
+        elif _numeric(val) and not str(node.get(f"{key}_source", "")).strip():
+            raise TargetError(f"number {full!r} has no source", where=str(path),
+                              hint=f"make it a quantity with a source, or add {key}_source = \"...\"")
+
+
+def _numeric(val) -> bool:
+    if isinstance(val, bool):
+        return False
+    if isinstance(val, (int, float)):
+        return True
+    return isinstance(val, list) and any(_numeric(v) for v in val)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and \
+            not ("value" in v or "low" in v) else v
+    return out
+
+
+def _read(path: Path, seen: tuple = ()) -> dict:
+    """The file's tables with its ``extends`` chain merged in (the variant's keys win)."""
+    if path in seen:
+        raise TargetError(f"extends loop: {' -> '.join(p.stem for p in seen + (path,))}", where=str(path))
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise TargetError(f"not valid TOML: {e}", where=str(path)) from None
-    return Target(path.stem, data, path)
+    parent = data.get("target", {}).get("extends")
+    if parent is None:
+        return data
+    ppath = path.parent / f"{parent}.toml"
+    if not isinstance(parent, str) or not ppath.is_file():
+        raise TargetError(f"extends {parent!r}, which is not a target here", where=str(path),
+                          hint=f"known targets: {', '.join(available())}")
+    base = _read(ppath, seen + (path,))
+    merged = _merge(base, data)
+    merged["target"] = {k: v for k, v in merged["target"].items() if k != "extends"}
+    return merged
