@@ -155,6 +155,13 @@ class Backend:
         """A rich renderable with per-unit utilization (the `--report` table)."""
         raise NotImplementedError
 
+    def quantized_graph(self, artifact: art.Artifact) -> Graph:
+        """The float model this artifact realises: the compiled graph with the target's own
+        quantized parameters (weights, thresholds, decays as the chip holds them), read back from
+        the artifact. The reference simulator run on it isolates mapping error from quantization
+        error (`neurodeploy validate`, and the contract suite requires spike-for-spike equality)."""
+        raise NotImplementedError
+
     def engine(self, name: str | None) -> Engine:
         if name is None:
             return next(iter(self.engines.values()))

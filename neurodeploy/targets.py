@@ -15,7 +15,8 @@ A number with no published source says so: ``source = "none published: <why this
     synaptic_event = { low = 10, high = 450, unit = "pJ", source = "...", confidence = "2nd" }
 
 Variants inherit: ``[target] extends = "spinnaker2"`` starts from that file's tables (deep merge,
-the variant's keys win); only the differences are written.
+the variant's keys win); only the differences are written. The parent is looked up beside the
+variant, then in `targets/`, so a user's own board file can extend a shipped target.
 
 Every target is checked against a schema when loaded: the core's (`SCHEMA`: the ``[target]`` keys
 and the ``energy`` sections every backend shares) plus its backend's
@@ -212,8 +213,9 @@ def _read(path: Path, seen: tuple = ()) -> dict:
     parent = data.get("target", {}).get("extends")
     if parent is None:
         return data
-    ppath = path.parent / f"{parent}.toml"
-    if not isinstance(parent, str) or not ppath.is_file():
+    ppath = next((d / f"{parent}.toml" for d in (path.parent, TARGETS_DIR)
+                  if isinstance(parent, str) and (d / f"{parent}.toml").is_file()), None)
+    if ppath is None:
         raise TargetError(f"extends {parent!r}, which is not a target here", where=str(path),
                           hint=f"known targets: {', '.join(available())}")
     base = _read(ppath, seen + (path,))
