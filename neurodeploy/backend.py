@@ -129,12 +129,19 @@ class Plan:
 
 
 class Engine(Protocol):
-    """Runs an artifact: a simulator in this process, or an external one (Lava, Verilog, a board)."""
+    """Runs an artifact: a simulator in this process, or an external one (Lava, Verilog, a board).
+
+    `options` names the extra keyword arguments `run` accepts (e.g. a board's ``port``)."""
 
     name: str
+    options: tuple[str, ...]
 
     def run(self, artifact: art.Artifact, inputs: np.ndarray, *, steps: int | None,
-            record: list[str]) -> Result: ...
+            record: list[str], **options) -> Result: ...
+
+
+# Engines every backend offers, besides its own: name -> "module:attribute" (imported on use).
+SHARED_ENGINES = {"hil": "neurodeploy.hil.engine:ENGINE"}
 
 
 class Backend:
@@ -165,10 +172,13 @@ class Backend:
     def engine(self, name: str | None) -> Engine:
         if name is None:
             return next(iter(self.engines.values()))
-        if name not in self.engines:
-            raise UsageError(f"engine {name!r} is not offered by backend {self.name}",
-                             hint=f"engines: {', '.join(self.engines)}")
-        return self.engines[name]
+        if name in self.engines:
+            return self.engines[name]
+        if name in SHARED_ENGINES:
+            module, attr = SHARED_ENGINES[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        raise UsageError(f"engine {name!r} is not offered by backend {self.name}",
+                         hint=f"engines: {', '.join([*self.engines, *SHARED_ENGINES])}")
 
 
 def installed() -> list[str]:
@@ -231,7 +241,15 @@ def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, optio
 
 
 def run(artifact_dir: str | Path, inputs: np.ndarray, *, steps: int | None = None,
-        record: list[str] | None = None, engine: str | None = None) -> Result:
+        record: list[str] | None = None, engine: str | None = None,
+        engine_options: dict | None = None) -> Result:
+    """Run the artifact on `engine` (the backend's default when None). `engine_options` go to
+    engines that take them (e.g. ``{"port": "/dev/ttyUSB0"}`` for ``hil``)."""
     a = art.Artifact(artifact_dir)
-    backend = get(a.backend)
-    return backend.engine(engine).run(a, inputs, steps=steps, record=list(record or []))
+    eng = get(a.backend).engine(engine)
+    extra = dict(engine_options or {})
+    unknown = sorted(set(extra) - set(getattr(eng, "options", ())))
+    if unknown:
+        raise UsageError(f"engine {eng.name!r} takes no option {', '.join(unknown)}",
+                         hint=f"it takes: {', '.join(getattr(eng, 'options', ())) or 'none'}")
+    return eng.run(a, inputs, steps=steps, record=list(record or []), **extra)
