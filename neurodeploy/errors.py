@@ -37,6 +37,10 @@ class UnsupportedNode(InvalidModel):
     """A node type the chosen target (or neurodeploy) cannot carry."""
 
 
+class UnsupportedSemantics(UnsupportedNode):
+    """A semantics option (reset, integrator, ...) or neuron type the target does not model."""
+
+
 class ResourceExceeded(NeuroDeployError):
     """The network does not fit the target: a named design rule with needed vs available."""
 
