@@ -185,8 +185,9 @@ class Folder:
             lin = self.linear(op)[0]
             m = lin if m is None else (lin @ m).tocsr()
         if m is None:
-            raise InvalidModel("a spike source feeds a neuron with no linear node between them",
-                               where=self.graph.successors(ops[0])[0] if ops else None)
+            raise InvalidModel("a chain with no linear node has no matrix")
+        m.sum_duplicates()  # canonical: sorted column indices, one entry per position
+        m.eliminate_zeros()
         return m
 
     def bias(self, name: str) -> np.ndarray:
