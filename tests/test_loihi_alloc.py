@@ -25,21 +25,21 @@ def _dense(n_in, n_out, seed=0):
 
 def test_small_network_one_core(tmp_path):
     art = bk.compile(build(_dense(10, 20)), "loihi2", tmp_path / "a")
-    (row,) = art.manifest["cores"]
+    (row,) = art.manifest["loihi"]["cores"]
     assert row["neurons"] == 20 and row["synapses"] == 200 and row["input_axons"] == 10
-    assert art.manifest["chips"] == 1
+    assert art.manifest["loihi"]["chips"] == 1
 
 
 def test_neuron_slots_split_populations(tmp_path):
     # Loihi 1: 1,024 neurons per core -> 3,000 neurons need ceil(3000/1024) = 3 cores
     art = bk.compile(build(_dense(2, 3000)), "loihi1", tmp_path / "a")
-    assert [r["neurons"] for r in art.manifest["cores"]] == [1024, 1024, 952]
+    assert [r["neurons"] for r in art.manifest["loihi"]["cores"]] == [1024, 1024, 952]
 
 
 def test_synaptic_memory_splits_populations(tmp_path):
     # 4,000 one-byte synapses per neuron, 128 KB per core -> 32 neurons per core -> 64 neurons on 2 cores
     art = bk.compile(build(_dense(4000, 64)), "loihi1", tmp_path / "a")
-    rows = art.manifest["cores"]
+    rows = art.manifest["loihi"]["cores"]
     assert [r["neurons"] for r in rows] == [32, 32]
     assert all(r["synapse_bytes"] <= 131072 for r in rows)
 

@@ -35,7 +35,7 @@ def _trace(result):
 
 def test_paper_fixed_point_parameters(artifacts):
     # the NIR paper notebook (paper/01_lif/lif_sim_lava.ipynb) printed: dv 163, du 4095, vthr 25, w [[10]]
-    q = artifacts["chip"].manifest["quantization"]["1"]
+    q = artifacts["chip"].manifest["loihi"]["quantization"]["1"]
     assert (q["dv"], q["du"], q["vth"]) == (163, 4095, 25)
     meta_w = np.load(artifacts["chip"].file("params.npz"))["s0_weights"]
     assert meta_w.tolist() == [[10]] and q["weights"]["input"]["weight_exp"] == 0

@@ -26,7 +26,7 @@ def test_counters_match_spikes(tmp_path):
     spikes["input"] = x
     expected, per_dst = 0, {p: 0 for p in pops}
     for j, s in enumerate(meta["synapses"]):
-        w = effective_weights(params[f"s{j}_weights"], s["sign_mode"])
+        w = effective_weights(params[f"s{j}_weights"], s["sign_mode"], s["num_weight_bits"], meta["chip"]["weight_mant_bits"])
         n = int(((spikes[s["src"]] != 0).sum(axis=(0, 1)) * (w != 0).sum(axis=0)).sum())
         expected += n
         per_dst[s["dst"]] += n
@@ -40,6 +40,6 @@ def test_counters_match_spikes(tmp_path):
         assert res.per_layer[pop]["synaptic_events"] == per_dst[pop]
         assert res.per_layer[pop]["spikes"] == int(res.spikes[pop].sum())
         assert res.per_layer[pop]["neuron_updates"] == 50 * 3 * int(np.prod(res.spikes[pop].shape[2:]))
-    assert res.extra["units_used"] == {"chip": 1, "core": len(art.manifest["cores"])}
-    assert res.sim_time_s == 50 * art.manifest["step_time_s"]
+    assert res.extra["units_used"] == {"chip": 1, "core": len(art.manifest["loihi"]["cores"])}
+    assert res.sim_time_s == 50 * art.manifest["loihi"]["step_time_s"]
 

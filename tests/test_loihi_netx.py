@@ -16,7 +16,7 @@ def test_chain_network_exports_netx(tmp_path):
     g, pops = random_graph(np.random.default_rng(3), recurrent=False, cuba=True, n_in=8, sizes=[12, 5],
                            w_scale=0.5, bias=True)
     art = bk.compile(build(g), "loihi2", tmp_path / "a")
-    assert art.manifest["netx"] == "model.net"
+    assert art.manifest["loihi"]["netx"] == "model.net"
     meta = art.json("net.json")
     params = np.load(art.file("params.npz"))
     with h5py.File(art.file("model.net"), "r") as f:
@@ -37,4 +37,4 @@ def test_recurrent_network_has_no_netx(tmp_path):
     g, _ = random_graph(np.random.default_rng(3), recurrent=True, cuba=False, n_in=8, sizes=[6],
                         w_scale=0.5, bias=False)
     art = bk.compile(build(g), "loihi2", tmp_path / "a")
-    assert art.manifest["netx"].startswith("not written") and not art.file("model.net").exists()
+    assert art.manifest["loihi"]["netx"].startswith("not written") and not art.file("model.net").exists()

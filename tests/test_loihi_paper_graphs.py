@@ -40,9 +40,9 @@ def run(request, realdata, tmp_path_factory):
 
 def test_compiles_and_reports_quantization(run):
     name, art, _, _ = run
-    q = art.manifest["quantization"]
+    q = art.manifest["loihi"]["quantization"]
     assert q and all(w["rel_error"] < 0.01 for p in q.values() for w in p["weights"].values())
-    assert sum(r["neurons"] for r in art.manifest["cores"]) == sum(
+    assert sum(r["neurons"] for r in art.manifest["loihi"]["cores"]) == sum(
         int(np.prod(p["shape"])) for p in art.json("net.json")["populations"])
 
 

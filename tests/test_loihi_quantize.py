@@ -13,7 +13,7 @@ from neurodeploy import backend as bk
 from neurodeploy.cli import main
 from neurodeploy.errors import InvalidModel, UnsupportedNode, UsageError
 from neurodeploy.quant.fixed import round_half_away, saturate, shift, shift_toward_zero, split_mantissa_exponent, wrap
-from neurodeploy.backends.loihi.bitsim import effective_weights, lava_wrap24
+from neurodeploy.backends.loihi.bitsim import effective_weights, lava_wrap
 
 from test_loihi_support import build
 
@@ -25,7 +25,7 @@ def test_shifts_round_toward_zero_vs_floor():
     assert shift(np.array([-5, 5, 3]), np.array([-1, -1, 2])).tolist() == [-3, 2, 12]
     assert saturate(np.array([2**23, -2**23]), 24).tolist() == [2**23 - 1, -(2**23 - 1)]
     assert wrap(np.array([2**23, -2**23 - 1]), 24).tolist() == [-2**23, 2**23 - 1]
-    assert lava_wrap24(np.array([2**23, 2**23 + 1, -2**23])).tolist() == [2**23, -2**23 + 1, 2**23]
+    assert lava_wrap(np.array([2**23, 2**23 + 1, -2**23]), 24).tolist() == [2**23, -2**23 + 1, 2**23]
     assert round_half_away(np.array([0.5, -0.5, 1.49])).tolist() == [1, -1, 1]
 
 
@@ -37,9 +37,9 @@ def test_mantissa_exponent_split():
 
 def test_lava_weight_truncation_rules():
     # mixed sign: clip to [-256, 255], drop 1 LSB by arithmetic shift (odd -> even, negatives down)
-    assert effective_weights([-3, 3, 255, -300, 7], 1).tolist() == [-4, 2, 254, -256, 6]
-    assert effective_weights([3, 300], 2).tolist() == [3, 255]  # excitatory keeps all 8 bits
-    assert effective_weights([-3, -300], 3).tolist() == [-3, -255]  # inhibitory mirrors it
+    assert effective_weights([-3, 3, 255, -300, 7], 1, 8, 8).tolist() == [-4, 2, 254, -256, 6]
+    assert effective_weights([3, 300], 2, 8, 8).tolist() == [3, 255]  # excitatory keeps all 8 bits
+    assert effective_weights([-3, -300], 3, 8, 8).tolist() == [-3, -255]  # inhibitory mirrors it
 
 
 def _lif_graph(tau=20 * DT, w=None, v_th=1.0, bias=0.0, node=None):
@@ -55,7 +55,7 @@ def _lif_graph(tau=20 * DT, w=None, v_th=1.0, bias=0.0, node=None):
 
 def test_auto_mapping_even_mixed_weights_and_decays(tmp_path):
     art = bk.compile(build(_lif_graph()), "loihi2", tmp_path / "a")
-    q = art.manifest["quantization"]["lif"]
+    q = art.manifest["loihi"]["quantization"]["lif"]
     assert q["dv"] == round(DT / (20 * DT) * 4096) == 205 and q["du"] == 4095
     w = np.load(art.file("params.npz"))["s0_weights"]
     assert (w % 2 == 0).all()  # chosen even, so Lava's mixed-sign LSB drop loses nothing

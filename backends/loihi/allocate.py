@@ -16,12 +16,15 @@ from neurodeploy.targets import Target
 
 from .quantize import Net
 
+ROLE = "compile"
+BITS_PER_BYTE = 8  # format: unit conversion
+
 
 def allocate(net: Net, target: Target) -> tuple[dict[str, list], list[dict], list[Rule]]:
     """Returns ({population: [[core, start, stop], ...]}, per-core report rows, design rules)."""
     lim = lambda k: int(target.v(f"limits.{k}"))  # noqa: E731
     n_max, axons_max, out_max = lim("neurons_per_core"), lim("input_axons_per_core"), lim("output_axons_per_core")
-    syn_bytes = target.v("fixed_point.weight_mant_bits") / 8
+    syn_bytes = target.v("fixed_point.weight_mant_bits") / BITS_PER_BYTE
     mem = lim("synapse_memory_per_core")
     incoming = {p.name: [sp.csr_matrix(s.weights != 0) for s in net.synapses if s.dst == p.name]
                 for p in net.populations}

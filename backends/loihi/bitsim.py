@@ -1,15 +1,18 @@
-"""Bit-accurate Loihi simulator in NumPy: Lava's fixed-point LIF and Dense models, whole batch at once.
+"""Bit-accurate Loihi simulator in NumPy (``--engine sim``): Lava's fixed-point LIF and Dense models,
+whole batch at once.
 
 It reproduces lava-nc 0.10.0 ``PyLifModelBitAcc`` and ``PyDenseModelBitAcc`` (tag "fixed_pt")
-operation by operation, in int64 (loihi.md §2-3):
+operation by operation, in int64 (loihi.md §2-3). The widths come from the artifact's run spec
+(``net.json`` ``chip``: decay_bits d, state_bits b, state_shift a, weight_mant_bits m; 12, 24, 6, 8
+on Loihi 1 and 2), never from the target TOML:
 
-- Dense, first step: clip mantissas to 8 bits by sign mode, then drop ``8 - num_weight_bits +
+- Dense, first step: clip mantissas to m bits by sign mode, then drop ``m - num_weight_bits +
   mixed`` LSBs with an arithmetic shift (mixed-sign odd weights lose their lowest bit, negative
   ones round down); each step ``a(t+1) = (W @ s(t)) << weight_exp`` (floor for a negative
   exponent): every synapse group delays by one step.
-- LIF: ``u = u*(4096-du-1) >>0 12 + a_in << 6`` wrapped to 24 bits the way Lava does it (once,
-  into (-2**23, 2**23]); ``v = v*(4096-dv) >>0 12 + u + bias`` clipped to +-(2**23-1); spike if
-  ``v > vth << 6``; then v = 0 (>>0: shift toward zero).
+- LIF: ``u = u*(2**d-du-1) >>0 d + a_in << a`` wrapped to b bits the way Lava does it (once,
+  into (-2**(b-1), 2**(b-1)]); ``v = v*(2**d-dv) >>0 d + u + bias`` clipped to +-(2**(b-1)-1);
+  spike if ``v > vth << a``; then v = 0 (>>0: shift toward zero).
 
 Only the recorded voltage may differ from Lava's: with probe ``v_at_spike = "chip"`` a spiking
 neuron reads ``refractory_probe_unit * refractory_steps`` (128 on Loihi 2, where the voltage
@@ -19,54 +22,57 @@ same convention to its recorded voltages, so the engines stay comparable bit for
 Counters: ``synaptic_events`` = (non-zero source events) x (non-zero synapses they read), counted
 when the spike is sent; ``neuron_updates`` = neurons x steps; ``spikes``; per core in
 ``Result.per_unit["core<i>"]`` (synaptic events are charged to the core of the target neuron).
+
+Import boundary: reads the artifact through layout.py only; imports no compiler module.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
-from neurodeploy.errors import UsageError
+from neurodeploy.artifact import Artifact
 from neurodeploy.quant.fixed import saturate, shift, shift_toward_zero
 from neurodeploy.result import Result
-from neurodeploy.sim.inputs import as_batched
 
-from . import program
+from .layout import INHIBITORY, MIXED, padded, prepare_inputs, read, record_names, v_at_spike
 
-MIXED, INHIBITORY = 1, 3
-STATE_LIMIT = 1 << 23
+ROLE = "simulate"
 
 
-def effective_weights(w: np.ndarray, sign_mode: int, num_weight_bits: int = 8) -> np.ndarray:
-    """Lava's clip_weights + truncate_weights (lava/utils/weightutils.py) on int mantissas."""
+def effective_weights(w: np.ndarray, sign_mode: int, num_weight_bits: int, mant_bits: int) -> np.ndarray:
+    """Lava's clip_weights + truncate_weights (lava/utils/weightutils.py) on int mantissas of a
+    `mant_bits`-bit weight format."""
     w = np.asarray(w, dtype=np.int64)
     sign = -1 if sign_mode == INHIBITORY else 1
     w = sign * w
     mixed = int(sign_mode == MIXED)
-    w = np.clip(w, -256 * mixed, 255)
-    n = 8 - num_weight_bits + mixed
+    w = np.clip(w, -(1 << mant_bits) * mixed, (1 << mant_bits) - 1)
+    n = mant_bits - num_weight_bits + mixed
     return sign * ((w >> n) << n)
 
 
-def lava_wrap24(x: np.ndarray) -> np.ndarray:
-    """Lava's current wrap: subtract 2**24 above 2**23, add it at or below -2**23 (one pass)."""
-    x = np.where(x > STATE_LIMIT, x - 2 * STATE_LIMIT, x)
-    return np.where(x <= -STATE_LIMIT, x + 2 * STATE_LIMIT, x)
+def lava_wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Lava's current wrap: subtract 2**bits above 2**(bits-1), add it at or below -2**(bits-1)
+    (one pass)."""
+    limit = 1 << (bits - 1)
+    x = np.where(x > limit, x - 2 * limit, x)
+    return np.where(x <= -limit, x + 2 * limit, x)
 
 
 class _Group:
     """One synapse group: effective weights laid out for gathering rows of active sources."""
 
-    def __init__(self, meta: dict, w, batch: int):
+    def __init__(self, meta: dict, w, batch: int, mant_bits: int):
         self.src, self.dst, self.exp = meta["src"], meta["dst"], int(meta["weight_exp"])
         self.graded = meta["num_message_bits"] > 0
         if sp.issparse(w):
             w = w.tocsr(copy=True)
-            w.data = effective_weights(w.data, meta["sign_mode"], meta["num_weight_bits"])
+            w.data = effective_weights(w.data, meta["sign_mode"], meta["num_weight_bits"], mant_bits)
             w.eliminate_zeros()
             self.w_sparse = w.astype(np.float64)
         else:
             self.w_sparse = None
-            eff = effective_weights(w, meta["sign_mode"], meta["num_weight_bits"])
+            eff = effective_weights(w, meta["sign_mode"], meta["num_weight_bits"], mant_bits)
             self.wt = np.ascontiguousarray(eff.T, dtype=np.float64)  # exact: |sums| << 2**53
         self.nnz_rows = sp.csr_matrix(w != 0) if sp.issparse(w) else sp.csr_matrix(self.wt.T != 0)  # (dst, src)
         self.buf = np.zeros((batch, w.shape[0]), dtype=np.int64)
@@ -85,16 +91,27 @@ class _Group:
         self.buf = shift(acc, self.exp)
 
 
-def run(artifact, inputs, *, steps: int | None, record: list[str], step_time_s: float) -> Result:
-    meta, arrays = program.read(artifact.path)
+class SimEngine:
+    """``--engine sim``: this module's simulator, in this process."""
+
+    name = "sim"
+    options: tuple[str, ...] = ()
+
+    def run(self, artifact: Artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+        return run(artifact, inputs, steps=steps, record=record)
+
+
+def run(artifact: Artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+    meta, arrays = read(artifact.path)
+    spec = meta["chip"]
+    d, a, b = spec["decay_bits"], spec["state_shift"], spec["state_bits"]
+    one = 1 << d
     pops = meta["populations"]
     names = [p["name"] for p in pops]
     record = record_names(meta, record)
-    xs = prepare_inputs(meta, inputs)
-    T = steps if steps is not None else next(iter(xs.values())).shape[0]
-    B = next(iter(xs.values())).shape[1]
-    xs = {k: np.concatenate([x, np.zeros((max(0, T - len(x)),) + x.shape[1:], x.dtype)])[:T] for k, x in xs.items()}
-    groups = [_Group(s, arrays[f"s{j}"], B) for j, s in enumerate(meta["synapses"])]
+    xs = {k: padded(x, steps) for k, x in prepare_inputs(meta, inputs).items()}
+    T, B = next(iter(xs.values())).shape[:2]
+    groups = [_Group(s, arrays[f"s{j}"], B, spec["weight_mant_bits"]) for j, s in enumerate(meta["synapses"])]
     n = {p["name"]: int(np.prod(p["shape"], dtype=np.int64)) for p in pops}
     u = {k: np.zeros((B, n[k]), dtype=np.int64) for k in names}
     v = {k: np.zeros((B, n[k]), dtype=np.int64) for k in names}
@@ -103,18 +120,17 @@ def run(artifact, inputs, *, steps: int | None, record: list[str], step_time_s: 
     rec_s = {k: np.zeros((T, B, n[k]), dtype=np.uint8) for k in record}
     rec_v = {k: np.zeros((T, B, n[k]), dtype=np.int64) for k in record}
     spike_count = {k: np.zeros(n[k], dtype=np.int64) for k in names}
-    probe = meta["probe"]
-    marker = probe["refractory_probe_unit"] * probe["refractory_steps"] if probe["v_at_spike"] == "chip" else 0
+    marker = v_at_spike(meta)
     for t in range(T):
         a_in = {k: np.zeros((B, n[k]), dtype=np.int64) for k in names}
         for g in groups:
             a_in[g.dst] += g.buf
         for p in pops:
             k = p["name"]
-            uk = shift_toward_zero(u[k] * (4096 - p["du"] - 1), 12) + (a_in[k] << 6)
-            u[k] = lava_wrap24(uk)
-            vk = saturate(shift_toward_zero(v[k] * (4096 - p["dv"]), 12) + u[k] + bias[k], 24)
-            s = vk > (p["vth"] << 6)
+            uk = shift_toward_zero(u[k] * (one - p["du"] - 1), d) + (a_in[k] << a)
+            u[k] = lava_wrap(uk, b)
+            vk = saturate(shift_toward_zero(v[k] * (one - p["dv"]), d) + u[k] + bias[k], b)
+            s = vk > (p["vth"] << a)
             v[k] = np.where(s, 0, vk)
             out[k] = s.astype(np.int64)
             spike_count[k] += s.sum(axis=0)
@@ -123,39 +139,7 @@ def run(artifact, inputs, *, steps: int | None, record: list[str], step_time_s: 
                 rec_v[k][t] = np.where(s, marker, v[k])
         for g in groups:
             g.send(xs[g.src][t] if g.src in xs else out[g.src])
-    return _result(meta, groups, spike_count, rec_s, rec_v, T, B, step_time_s)
-
-
-def record_names(meta: dict, record: list[str]) -> list[str]:
-    """Populations to record: Output names map to the population feeding them; default: outputs."""
-    names = [p["name"] for p in meta["populations"]]
-    record = [meta["outputs"].get(r, r) for r in record] or list(dict.fromkeys(meta["outputs"].values()))
-    unknown = [r for r in record if r not in names]
-    if unknown:
-        raise UsageError(f"cannot record {', '.join(unknown)}: not a neuron population of this artifact",
-                         hint=f"populations: {', '.join(names)}")
-    return list(dict.fromkeys(record))
-
-
-def prepare_inputs(meta: dict, inputs) -> dict[str, np.ndarray]:
-    """Inputs as {input name: (T, B, n) int64}, checked against the artifact's input spec."""
-    specs = meta["inputs"]
-    if not isinstance(inputs, dict):
-        if len(specs) != 1:
-            raise UsageError(f"the network has {len(specs)} inputs; pass a dict name -> array")
-        inputs = {specs[0]["name"]: inputs}
-    xs = {}
-    for spec in specs:
-        x = as_batched(inputs[spec["name"]], spec["shape"], where=spec["name"])
-        if not np.all(x == np.round(x)):
-            raise UsageError("Loihi inputs are integer events (spikes or graded payloads)", where=spec["name"])
-        xs[spec["name"]] = x.reshape(x.shape[0], x.shape[1], -1).astype(np.int64)
-    binary = {s["src"] for s in meta["synapses"] if s["num_message_bits"] == 0}
-    for name, x in xs.items():
-        if name in binary and not np.isin(x, (0, 1)).all():
-            raise UsageError("input has values other than 0/1 but the artifact expects binary spikes",
-                             where=name, hint="compile with -O input_bits=8 for graded input events")
-    return xs
+    return _result(meta, groups, spike_count, rec_s, rec_v, T, B, artifact.manifest["loihi"]["step_time_s"])
 
 
 def p_size(pop: dict) -> int:
@@ -192,3 +176,6 @@ def _result(meta, groups, spike_count, rec_s, rec_v, T, B, step_time_s) -> Resul
     res.extra["units_used"] = {"chip": meta["chips"], "core": len(per_unit)}
     res.extra["engine"] = "sim"
     return res
+
+
+ENGINE = SimEngine()

@@ -1,57 +1,70 @@
-"""The Lava engine: runs artifacts in Lava itself, in the Python 3.10 environment `.venv-lava`.
+"""The Lava engine (``--engine lava``): runs artifacts in Lava itself, in the Python 3.10 environment
+`.venv-lava`, through the shared external-process runner (`neurodeploy.runner`).
 
 Lava 0.10 needs Python 3.10 and numpy < 2 while neurodeploy needs 3.11, so the runner
 (`lava_runner.py`) is a separate process that sees only the artifact directory and an input .npy.
-Several artifacts can share one runner process (`run_many`): Lava's start-up dominates small runs.
+Several artifacts can share one runner process (`run_lava`): Lava's start-up dominates small runs.
+
+Import boundary: reads the artifact through layout.py only; imports no compiler module.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from neurodeploy.errors import LinkError, TargetError
+from neurodeploy.artifact import Artifact
+from neurodeploy.errors import TargetError
+from neurodeploy.result import Result
+from neurodeploy.runner import interpreter, run_jobs
 
+from .layout import padded, prepare_inputs, read, record_names
+
+ROLE = "simulate"
 RUNNER = Path(__file__).with_name("lava_runner.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
 def lava_python() -> Path:
     """The Lava environment's interpreter: $NEURODEPLOY_LAVA_PYTHON or <repo>/.venv-lava."""
-    path = Path(os.environ.get("NEURODEPLOY_LAVA_PYTHON", REPO / ".venv-lava" / "bin" / "python"))
-    if not path.is_file():
-        raise TargetError(f"the Lava environment is missing ({path})",
-                          hint="run `make lava-env` (needs python3.10), or use --engine sim")
-    return path
+    return interpreter(REPO / ".venv-lava" / "bin" / "python", env_var="NEURODEPLOY_LAVA_PYTHON",
+                       what="the Lava environment (python3.10 with lava-nc)",
+                       install="run `make lava-env` (needs python3.10) or use --engine sim")
 
 
-def run_many(jobs: list[dict], timeout_s: float | None = None) -> list[dict[str, np.ndarray]]:
-    """Run jobs ``{"artifact": dir, "inputs": (T, B, n_in) int array, "steps": T, "record": [pop]}``
-    in one Lava process; returns per job {"<pop>.spikes" | "<pop>.v": (T, B, n)}."""
-    python = lava_python()
-    with tempfile.TemporaryDirectory(prefix="nd-lava-") as tmp:
-        spec = []
-        for i, job in enumerate(jobs):
-            x = os.path.join(tmp, f"in{i}.npy")
-            np.save(x, np.ascontiguousarray(job["inputs"], dtype=np.int64))
-            spec.append(dict(artifact=str(job["artifact"]), inputs=x, out=os.path.join(tmp, f"out{i}.npz"),
-                             steps=int(job["steps"]), record=list(job["record"])))
-        jobs_file = os.path.join(tmp, "jobs.json")
-        Path(jobs_file).write_text(json.dumps(spec))
-        try:
-            proc = subprocess.run([str(python), str(RUNNER), jobs_file], capture_output=True, text=True,
-                                  timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise LinkError(f"the Lava runner did not finish within {timeout_s} s") from None
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise LinkError(f"the Lava runner failed (exit {proc.returncode}):\n{tail}")
-        results = []
-        for s in spec:
-            with np.load(s["out"], allow_pickle=False) as z:
-                results.append({k: z[k] for k in z.files})
+class LavaEngine:
+    name = "lava"
+    options: tuple[str, ...] = ()
+
+    def run(self, artifact: Artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+        return run_lava([(artifact, inputs, record)], steps=steps)[0]
+
+
+def run_lava(runs: list[tuple[Artifact, object, list[str]]], *, steps: int | None = None,
+             timeout_s: float | None = None) -> list[Result]:
+    """Run several (artifact, inputs, record) triples in one Lava process."""
+    jobs, shapes, step_times = [], [], []
+    for art, inputs, record in runs:
+        meta, _ = read(art.path)
+        xs = prepare_inputs(meta, inputs)
+        if len(xs) != 1:
+            raise TargetError(f"the Lava runner drives exactly one graph input, this network has {len(xs)}",
+                              where=str(art.path), hint="use --engine sim")
+        x = padded(next(iter(xs.values())), steps)
+        jobs.append({"artifact": str(art.path), "inputs": np.ascontiguousarray(x, dtype=np.int64),
+                     "steps": int(x.shape[0]), "record": record_names(meta, record)})
+        shapes.append({p["name"]: tuple(p["shape"]) for p in meta["populations"]})
+        step_times.append(float(art.manifest["loihi"]["step_time_s"]))
+    outs = run_jobs([lava_python(), RUNNER], jobs, name="Lava runner", timeout_s=timeout_s)
+    results = []
+    for job, shape, step_time, out in zip(jobs, shapes, step_times, outs):
+        T, B = job["inputs"].shape[:2]
+        res = Result(sim_time_s=T * step_time, counters={"ticks": T}, extra={"engine": "lava"})
+        for k in job["record"]:
+            res.spikes[k] = out[f"{k}.spikes"].reshape(T, B, *shape[k])
+            res.v[k] = out[f"{k}.v"].reshape(T, B, *shape[k])
+        results.append(res)
     return results
+
+
+ENGINE = LavaEngine()

@@ -1,9 +1,12 @@
 """Run Loihi artifacts in Lava (lava-nc 0.10.0, Loihi2SimCfg fixed_pt). Runs INSIDE .venv-lava.
 
-Python 3.10 only (Lava's limit): imports lava, numpy and the standard library, never neurodeploy.
-Usage: ``python lava_runner.py JOBS.json`` with JOBS a list of
+Python 3.10 only (Lava's limit): imports lava, numpy and the standard library, never neurodeploy,
+so it decodes the artifact (layout.py's format) with its own code. Started by
+`neurodeploy.runner.run_jobs` as ``python lava_runner.py JOBS.json`` with JOBS a list of
 ``{"artifact": DIR, "inputs": X.npy (T, B, n_in) int, "out": OUT.npz, "steps": T, "record": [pop]}``
-(one input per network; several jobs per call amortize Lava's start-up). Each sample of the batch
+(one input per network; several jobs per call amortize Lava's start-up). Lava's bit-accurate
+models have Loihi's widths built in; the artifact's run spec (``chip``) holds the same widths for
+the NumPy engine, and the tests comparing both engines bit for bit keep them in step. Each sample of the batch
 is a fresh Lava network (state zero), run for T steps; recorded spikes come from sink RingBuffers,
 voltages from Monitors. OUT.npz holds ``<pop>.spikes`` and ``<pop>.v`` arrays shaped (T, B, n),
 with the artifact's probe convention applied to v exactly as the NumPy engine applies it.
@@ -21,6 +24,8 @@ from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
+
+ROLE = "simulate"
 
 
 def load(path):

@@ -17,6 +17,9 @@ import numpy as np
 
 from .quantize import Net
 
+ROLE = "compile"
+NETX_BIAS_EXP = 6  # format: netx builds every LIF with bias_exp = 6 (hdf5.py)
+
 
 def exportable(net: Net) -> str:
     """'' when `net` is a chain input -> pop -> pop ... with one synapse group into each; else why not."""
@@ -49,8 +52,7 @@ def export(net: Net, path: Path, dt: float) -> str:
             _ds(g, "outFeatures", s.weights.shape[0])
             _ds(g, "weight", s.weights.toarray() * 2.0**s.weight_exp)
             if np.any(p.bias_mant):
-                # netx feeds bias into LIF bias_mant with bias_exp = 6
-                _ds(g, "bias", p.bias_mant * 2.0**(p.bias_exp - 6))
+                _ds(g, "bias", p.bias_mant * 2.0**(p.bias_exp - NETX_BIAS_EXP))
             n = g.create_group("neuron")
             _ds(n, "type", np.bytes_("CUBA").astype("S10"))
             _ds(n, "iDecay", p.du + 1)

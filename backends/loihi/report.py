@@ -6,10 +6,12 @@ from rich.table import Table
 
 from neurodeploy.artifact import Artifact
 
+ROLE = "format"  # reads the manifest only
+
 
 def render(artifact: Artifact) -> Group:
-    m = artifact.manifest
-    cores = Table(title=f"{m['target']}: {len(m['cores'])} neurocores on {m['chips']} chip(s)")
+    m = artifact.manifest["loihi"]
+    cores = Table(title=f"{artifact.target}: {len(m['cores'])} neurocores on {m['chips']} chip(s)")
     for col in ("core", "population", "neurons", "synapses", "synapse bytes", "input axons", "output axons"):
         cores.add_column(col, justify="right" if col != "population" else "left")
     for r in m["cores"]:
