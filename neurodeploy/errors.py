@@ -60,3 +60,24 @@ class TargetError(NeuroDeployError):
 
 class LinkError(TargetError):
     """A hardware or engine link failed (serial rig, runner process)."""
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+class BudgetExceeded(UsageError):
+    """An allocation sized by the input (a declared shape, a step count) is over the memory budget."""
+
+    def __init__(self, what: str, needed: int, available: int, *, where: str | None = None):
+        self.rule, self.needed, self.available = "memory_budget", needed, available
+        super().__init__(f"{what} needs {_bytes(needed)}, above the memory budget of {_bytes(available)}",
+                         where=where, hint="raise it with --memory-budget SIZE or $NEURODEPLOY_MEMORY_BUDGET, "
+                                           "or shrink the input")
+
+
+class Busy(UsageError):
+    """Another neurodeploy process holds the lock of the artifact directory for longer than the timeout."""

@@ -37,16 +37,14 @@ from typing import Callable, NamedTuple
 import nir
 import numpy as np
 
+from .. import budget
 from ..errors import UsageError
 from ..ir.graph import Graph
 from ..result import Result
-from . import ops
+from .. import ops
+from . import plastic
 from .inputs import as_batched
-from .neurons import Delay, Neuron
 
-STATEFUL = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
-SPIKE_SOURCES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
-PASS_THROUGH = (nir.Flatten, nir.Delay, nir.Output)
 BATCHED_MAX = 1 << 25  # largest (T*B*size) output evaluated for all steps at once (memory bound)
 CHUNK = 1 << 20  # elements per row chunk in that evaluation
 
@@ -63,50 +61,70 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
             raise UsageError(f"cannot record node {n!r}: not in the graph",
                              hint=f"nodes: {', '.join(graph.order)}")
     sem, nodes = graph.semantics, graph.nodes
+    defs = {n: ops.get(node, n) for n, node in nodes.items()}
+    rules = plastic.rules(graph, defs, B, dtype)  # weight node -> its learning rule
+    rule_nodes = {r.name for r in rules.values()}
 
-    # Stateless nodes reachable from the inputs without passing a stateful node or a delayed edge.
+    # Stateless single-port nodes reachable from the inputs without passing a stateful node, a
+    # plastic weight or a delayed edge.
     batched: dict[str, np.ndarray] = dict(xs)
     fns, fan = {}, {}
     for n in graph.order:
-        node = nodes[n]
-        if isinstance(node, STATEFUL) or isinstance(node, nir.Delay) or getattr(node, "is_neuron", False):
-            continue
-        fns[n], fan[n] = ops.make(n, node, graph.in_shape.get(n, ()), graph.out_shape[n], dtype)
+        if n in rules:
+            fns[n], fan[n] = rules[n].fn, rules[n].fan
+        elif defs[n].stateless is not None:
+            fns[n], fan[n] = defs[n].stateless(n, nodes[n], graph.in_shape.get(n, ()), graph.out_shape[n], dtype)
     for n in graph.order:
         preds = graph.predecessors(n)
-        if n in fns and n not in xs and preds and all(p in batched for p in preds) and \
-                not any((p, n) in graph.delayed for p in preds) and T * B * graph.size(n) <= BATCHED_MAX:
+        if n in fns and n not in xs and n not in rules and len(defs[n].ports) == 1 and preds and \
+                all(p in batched for p in preds) and not any((p, n) in graph.delayed for p in preds) and \
+                T * B * graph.size(n) <= BATCHED_MAX:
             x = _sum([batched[p] for p in preds]).reshape((T * B,) + tuple(graph.in_shape[n]))
             rows = max(1, CHUNK // max(x[0].size, graph.size(n)))  # bounds im2col temporaries
             y = [fns[n](x[i:i + rows]) for i in range(0, T * B, rows)]
             batched[n] = np.concatenate(y).reshape((T, B) + tuple(graph.out_shape[n]))
 
     # Per-step state for everything else.
-    loop = [n for n in graph.order if n not in batched]
-    state = {n: (Delay if isinstance(nodes[n], nir.Delay) else Neuron)(
-        n, nodes[n], tuple(graph.out_shape[n]), sem, B, dtype) for n in loop if n not in fns}
+    loop = [n for n in graph.order if n not in batched and n not in rule_nodes]
+    state = {n: defs[n].state(n, nodes[n], graph.port_shapes(n), tuple(graph.out_shape[n]), sem, B, dtype)
+             for n in loop if n not in fns}
     delayed_src = {s for s, _ in graph.delayed}
     prev = {s: np.zeros((B,) + tuple(graph.out_shape[s]), dtype) for s in delayed_src}
     rec = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype) for n in record if n in loop}
-    rec_v = {n: np.zeros((T, B) + tuple(graph.out_shape[n]), dtype)
-             for n in record if n in state and isinstance(state[n], Neuron)}
-    rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if state[n].i is not None}
+    rec_v = {n: np.zeros((T, B) + np.shape(state[n].v)[1:], dtype)
+             for n in record if n in state and getattr(state[n], "v", None) is not None}
+    rec_i = {n: np.zeros_like(rec_v[n]) for n in rec_v if getattr(state[n], "i", None) is not None}
     nonzero = {n: _NonzeroCount(B, len(fan[n].events)) for n in loop if fan.get(n) is not None}
-    spikes = {n: 0 for n in state if state[n].spiking}
-    plan = [_Step(n, fns[n] if n in fns else state[n].step,
-                  [(p, "late" if (p, n) in graph.delayed else "batched" if p in batched else "now")
-                   for p in graph.predecessors(n)],
-                  nonzero.get(n), rec.get(n), rec_v.get(n) is not None, rec_i.get(n) is not None)
-            for n in loop]
+    own = {n for n in state if hasattr(state[n], "counters")}  # states that count their own events
+    spikes = {n: 0 for n in state if defs[n].spiking and n not in own}
+
+    def source(p, n):
+        return p, "late" if (p, n) in graph.delayed else "batched" if p in batched else "now"
+
+    plan = []
+    for n in loop:
+        ports = None
+        if len(defs[n].ports) > 1:
+            shapes = graph.port_shapes(n)
+            ports = [(port, [source(p, n) for p in srcs], np.zeros((B,) + shapes[port], dtype))
+                     for port, srcs in graph.inputs_by_port(n).items()]
+        plan.append(_Step(n, fns[n] if n in fns else state[n].step, [source(p, n) for p in graph.predecessors(n)],
+                          ports, nonzero.get(n), rec.get(n), rec_v.get(n) is not None, rec_i.get(n) is not None))
+    learning = [(rules[w], graph.successors(w)[0]) for w in rules]
+    weights = {rules[w].name: np.zeros((T,) + rules[w].shape, dtype) for w in rules if rules[w].name in record}
 
     for t in range(T):
         out = {}
         for step in plan:  # each node's input, update, counters and records for this step
-            xs = [prev[p] if when == "late" else batched[p][t] if when == "batched" else out[p]
-                  for p, when in step.srcs]
-            x = xs[0] if len(xs) == 1 else _sum(xs)
-            if step.nonzero is not None:
-                step.nonzero.add(x)
+            if step.ports is None:
+                xs = [prev[p] if when == "late" else batched[p][t] if when == "batched" else out[p]
+                      for p, when in step.srcs]
+                x = xs[0] if len(xs) == 1 else _sum(xs)
+                if step.nonzero is not None:
+                    step.nonzero.add(x)
+            else:
+                x = {port: _sum([prev[p] if when == "late" else batched[p][t] if when == "batched" else out[p]
+                                 for p, when in srcs]) if srcs else zeros for port, srcs, zeros in step.ports}
             y = out[step.name] = step.fn(x)
             if step.rec is not None:
                 step.rec[t] = y
@@ -116,20 +134,26 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                     rec_i[step.name][t] = state[step.name].i
             if step.name in spikes:
                 spikes[step.name] += int(np.count_nonzero(state[step.name].s))  # bool: faster than y
+        for rule, post in learning:  # weights after this step act from the next one
+            w = rule.update(out[post])
+            if rule.name in weights:
+                weights[rule.name][t] = w
         for s in delayed_src:  # copied: neurons reuse their output arrays next step
             np.copyto(prev[s], out[s] if s in out else batched[s][t])
 
     res = Result(sim_time_s=T * sem.dt)
     res.extra.update(batch=B, steps=T, dtype=np.dtype(dtype).name, semantics=sem.to_dict(),
-                     i=rec_i, outputs={})
-    binary = _binary_outputs(graph)
+                     i=rec_i, outputs={}, weights=weights)
+    binary = _binary_outputs(graph, defs)
     for n in record:
+        if n in rule_nodes:
+            continue
         trace = rec.get(n, batched.get(n))
         if n in rec_v:
             res.v[n] = rec_v[n]
-        if isinstance(nodes[n], SPIKE_SOURCES + (nir.Output,)):
+        if defs[n].binary or isinstance(nodes[n], nir.Output):
             res.spikes[n] = trace
-        elif n not in rec_v:
+        elif not (n in rec_v and defs[n].out_is_v):
             res.extra["outputs"][n] = trace
     for n, f in fan.items():
         if f is None:
@@ -144,9 +168,14 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                             "dense_synaptic_ops": f.dense * T * B}
     for n in state:
         c = res.per_layer.setdefault(n, {})
-        c["neuron_updates"] = int(np.prod(graph.out_shape[n])) * T * B if isinstance(state[n], Neuron) else 0
+        if n in own:
+            c.update(state[n].counters())
+            continue
+        c["neuron_updates"] = graph.size(n) * T * B if defs[n].is_neuron else 0
         if n in spikes:
             c["spikes"] = spikes[n]
+    for rule in rules.values():
+        res.per_layer.setdefault(rule.name, {}).update(rule.counters())
     for c in res.per_layer.values():
         for k, v in c.items():
             res.counters[k] = res.counters.get(k, 0) + v
@@ -196,6 +225,7 @@ class _Step(NamedTuple):
     name: str
     fn: Callable  # stateless op or the node's `step`
     srcs: list  # (source, "now" | "batched" | "late")
+    ports: list | None  # multi-port ops: (port, srcs, zeros for a port without edges)
     nonzero: _NonzeroCount | None  # for weight layers
     rec: np.ndarray | None  # (T, B, *shape) output record
     rec_v: bool
@@ -230,6 +260,8 @@ def _inputs(graph: Graph, inputs, steps, dtype):
     if steps is not None:
         if steps < 1:
             raise UsageError(f"steps must be >= 1, got {steps}")
+        budget.charge(sum(budget.array_bytes((steps,) + a.shape[1:], np.dtype(dtype).itemsize) for a in xs.values()),
+                      f"{steps} steps of input")
         pad = max(0, steps - T)
         xs = {n: np.concatenate([a[:steps], np.zeros((pad,) + a.shape[1:], dtype)]) if pad else a[:steps]
               for n, a in xs.items()}
@@ -237,12 +269,11 @@ def _inputs(graph: Graph, inputs, steps, dtype):
     return xs, T, B
 
 
-def _binary_outputs(graph: Graph) -> set[str]:
-    """Nodes whose output is statically 0/1: spiking nodes, and pass-through nodes fed only by them."""
+def _binary_outputs(graph: Graph, defs: dict) -> set[str]:
+    """Nodes whose output is statically 0/1: binary ops, and pass-through ops fed only by them."""
     binary: set[str] = set()
     for n in graph.order:
-        node, preds = graph.nodes[n], graph.predecessors(n)
-        if isinstance(node, SPIKE_SOURCES) or \
-                (isinstance(node, PASS_THROUGH) and preds and all(p in binary for p in preds)):
+        op, preds = defs[n], graph.predecessors(n)
+        if op.binary or (op.pass_through and preds and all(p in binary for p in preds)):
             binary.add(n)
     return binary
