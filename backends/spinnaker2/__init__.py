@@ -1,44 +1,42 @@
 """SpiNNaker 2 backend: NIR -> py-spinnaker2 populations/projections -> per-PE memory images,
-routing tables and a run spec; run on the cycle-approximate chip model (`simulator.py`).
+routing tables and a run spec; run on the cycle-approximate chip model (`simulator.py`, engine ``sim``).
 
-Options (``-O key=value``): see `options.py` (weight_scale, weight_scaling, conn_delay, tick, clock,
-max_atoms_per_core, steps, record, activity, boards). Targets: ``spinnaker2`` (one chip) and
-``spinnaker2-48chip`` (48-chip boards, as many as needed).
+Options (``-O key=value``): `options.py` (weight_scale, weight_scaling, conn_delay, tick, clock,
+max_atoms_per_core, activity, boards) plus the core's steps, seed, record. Targets: ``spinnaker2``
+(one chip) and ``spinnaker2-48chip`` (48-chip boards, as many as needed); every hardware number comes
+from them (`target_schema.toml` lists what is read).
+
+Module roles (the import boundary, tests/contract/test_backend_sources.py): ``memimage`` is the
+artifact format; ``simulator`` simulates and imports only the format and the core; every other
+module compiles.
 """
 from __future__ import annotations
 
-from neurodeploy.backend import Backend
+from neurodeploy.backend import Backend, Plan
 
 from . import lower, simulator
+from .quantized import quantized_graph
 from .report import report as _report
+
+ROLE = "backend"
 
 
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
-    engines = ("sim",)
+    engines = {"sim": simulator.ENGINE}
 
-    def __init__(self):
-        self._cache = None  # (key, Mapping) of the last check, reused by lower
+    def plan(self, graph, target, options) -> Plan:
+        m = lower.map_network(graph, target, options)
+        return Plan(graph, target, options, m.rules, m)
 
-    def _mapping(self, graph, target, options):
-        key = (id(graph), str(target.path), tuple(sorted((k, str(v)) for k, v in options.items())))
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, lower.map_network(graph, target, options))
-        return self._cache[1]
-
-    def check(self, graph, target, options):
-        return self._mapping(graph, target, options).rules
-
-    def lower(self, graph, target, options, out):
-        m = self._mapping(graph, target, options)
-        self._cache = None
-        return lower.write_artifact(m, graph, target, out)
-
-    def run(self, artifact, inputs, *, steps, record, engine=None):
-        return simulator.run(artifact, inputs, steps=steps, record=record)
+    def write(self, plan: Plan, out) -> dict:
+        return lower.write_artifact(plan.decisions, plan.graph, plan.target, out)
 
     def report(self, artifact):
         return _report(artifact)
+
+    def quantized_graph(self, artifact):
+        return quantized_graph(artifact)
 
 
 BACKEND = SpiNNaker2Backend()

@@ -1,23 +1,24 @@
-"""Backend options (`-O key=value` on the CLI, or a dict from Python), parsed and checked in one place.
+"""SpiNNaker 2 options (`-O key=value`), parsed and checked in one place. ``steps``, ``seed`` and
+``record`` are common to every backend and parsed by the core (`neurodeploy.backend.CommonOptions`;
+defaults here: ``defaults.steps`` of the target, record the outputs).
 
 - ``weight_scale=F``: multiply weights, biases and thresholds by F (the NIR paper LIF used 102.02);
   excludes ``weight_scaling``.
 - ``weight_scaling=per_neuron|per_layer|none`` (default per_neuron): how weights become integers
-  (w_max = 127 for int8 words, 15 for the 4-bit word of the delay models). ``per_neuron``: each
-  neuron's inputs scaled by w_max/its largest |w| (per output channel for conv), its threshold,
-  i_offset and v_reset by the same factor: exact up to rounding and finer than ``per_layer``,
-  py-spinnaker2's rule (w_max/max|w| per population). ``none``: the weights as they are. See convert.py.
-- ``conn_delay=0..7`` (default 0, like the paper's noDelay graphs): 0 maps to the ``*_no_delay``
+  (w_max = ``limits.weight_max_int8`` for int8 words, ``limits.weight_max_4bit`` for the 4-bit word of
+  the delay models). ``per_neuron``: each neuron's inputs scaled by w_max/its largest |w| (per output
+  channel for conv), its threshold, i_offset and v_reset by the same factor: exact up to rounding and
+  finer than ``per_layer``, py-spinnaker2's rule (w_max/max|w| per population). ``none``: the weights
+  as they are. See convert.py and `neurodeploy.lowering.scale`.
+- ``conn_delay=0..delay_max`` (default 0, like the paper's noDelay graphs): 0 maps to the ``*_no_delay``
   models (int8 weights, spikes land on the next tick); d >= 1 maps to ``lif``/``lif_curr_exp`` with
   the 16-bit synapse word and delay field d (the hardware adds one tick: d + 1 ticks in all).
-- ``tick=S`` (default 1e-3): sys_tick in seconds, the real time one time step takes on the chip.
-- ``clock=150e6|300e6`` (default 150e6): PE clock (0.5 V / 0.8 V performance level).
+- ``tick=S`` (default ``timing.default_tick``): sys_tick in seconds, the real time of one step.
+- ``clock=HZ`` (default ``timing.clock_low``): PE clock, one of the target's performance levels
+  (``timing.clock_low``, ``timing.clock_high``).
 - ``max_atoms_per_core=N`` or ``max_atoms_per_core=pop:N,pop2:M``: cap neurons per PE (all or named
   populations), like py-spinnaker2's ``Population.set_max_atoms_per_core``.
-- ``steps=N`` (default 100): time steps the run spec and recording buffers are sized for; the chip
-  runs ``steps`` plus the network's pipeline depth in ticks.
-- ``record=outputs|all`` (default outputs): populations that record spikes (outputs also record v).
-- ``activity=F`` (default 0.1): fraction of source neurons assumed to spike per tick when budgeting
+- ``activity=F`` (default ``defaults.activity``, 0.1): fraction of source neurons assumed to spike per tick when budgeting
   cycles per tick at compile time (the simulator reports real overruns).
 - ``boards=N``: at most N boards (board targets); by default as many as the network needs.
 """
@@ -27,21 +28,20 @@ from dataclasses import dataclass, field
 
 from neurodeploy.errors import UsageError
 
-CLOCKS = (150e6, 300e6)
+ROLE = "compile"
 SCALINGS = ("per_neuron", "per_layer", "none")
+KNOWN = ("weight_scale", "weight_scaling", "conn_delay", "tick", "clock", "max_atoms_per_core", "activity", "boards")
 
 
 @dataclass(frozen=True)
 class Options:
+    tick: float
+    clock: float
+    activity: float
     weight_scale: float | None = None
     weight_scaling: str = "per_neuron"
     conn_delay: int = 0
-    tick: float = 1e-3
-    clock: float = 150e6
     max_atoms: dict = field(default_factory=dict)   # population -> cap; "*" for all
-    steps: int = 100
-    record: str = "outputs"
-    activity: float = 0.1
     boards: int | None = None
 
     def atoms_cap(self, pop: str) -> int | None:
@@ -51,15 +51,16 @@ class Options:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _num(key, v, kind=float, lo=None, hi=None):
+def _num(key, v, kind=float, lo=None, hi=None, positive=False):
     try:
         x = kind(float(v)) if kind is int and isinstance(v, str) else kind(v)
     except (TypeError, ValueError):
         raise UsageError(f"option {key}={v!r} is not a {kind.__name__}") from None
     if kind is int and float(v) != x:
         raise UsageError(f"option {key}={v!r} is not an integer")
-    if (lo is not None and x < lo) or (hi is not None and x > hi):
-        raise UsageError(f"option {key}={v!r} is out of range [{lo}, {hi}]")
+    if (lo is not None and x < lo) or (hi is not None and x > hi) or (positive and not x > 0):
+        rng = "> 0" if positive else f"[{lo}, {hi}]"
+        raise UsageError(f"option {key}={v!r} is out of range {rng}")
     return x
 
 
@@ -78,17 +79,19 @@ def _atoms(v) -> dict:
     return out
 
 
-def parse(raw: dict) -> Options:
-    known = {"weight_scale", "weight_scaling", "conn_delay", "tick", "clock", "max_atoms_per_core", "steps",
-             "record", "activity", "boards"}
-    unknown = sorted(set(raw) - known)
+def parse(raw: dict, target) -> Options:
+    """The backend's own options (raw strings) with defaults from `target`."""
+    unknown = sorted(set(raw) - set(KNOWN))
     if unknown:
-        raise UsageError(f"unknown spinnaker2 option(s): {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}")
-    kw = {}
+        raise UsageError(f"unknown spinnaker2 option(s): {', '.join(unknown)}",
+                         hint=f"known: {', '.join(sorted(KNOWN + ('steps', 'seed', 'record')))}")
+    clocks = (float(target.v("timing.clock_low")), float(target.v("timing.clock_high")))
+    kw = {"tick": float(target.v("timing.default_tick")), "clock": clocks[0],
+          "activity": float(target.v("defaults.activity"))}
     if raw.get("weight_scale") is not None:
         if "weight_scaling" in raw:
             raise UsageError("weight_scale and weight_scaling exclude each other", hint="give one of them")
-        kw["weight_scale"] = _num("weight_scale", raw["weight_scale"], float, 1e-12)
+        kw["weight_scale"] = _num("weight_scale", raw["weight_scale"], float, positive=True)
     if "weight_scaling" in raw:
         if raw["weight_scaling"] not in SCALINGS:
             raise UsageError(f"weight_scaling={raw['weight_scaling']!r}", hint=f"use one of {', '.join(SCALINGS)}")
@@ -96,19 +99,14 @@ def parse(raw: dict) -> Options:
     if "conn_delay" in raw:
         kw["conn_delay"] = _num("conn_delay", raw["conn_delay"], int, 0)
     if "tick" in raw:
-        kw["tick"] = _num("tick", raw["tick"], float, 1e-6, 10)
+        kw["tick"] = _num("tick", raw["tick"], float, positive=True)
     if "clock" in raw:
         kw["clock"] = _num("clock", raw["clock"], float)
-        if kw["clock"] not in CLOCKS:
-            raise UsageError(f"clock={raw['clock']} is not a SpiNNaker 2 performance level", hint="use 150e6 or 300e6")
+        if kw["clock"] not in clocks:
+            raise UsageError(f"clock={raw['clock']} is not a performance level of {target.name}",
+                             hint=f"use {' or '.join(f'{c:g}' for c in clocks)}")
     if "max_atoms_per_core" in raw:
         kw["max_atoms"] = _atoms(raw["max_atoms_per_core"])
-    if "steps" in raw:
-        kw["steps"] = _num("steps", raw["steps"], int, 1)
-    if "record" in raw:
-        if raw["record"] not in ("outputs", "all"):
-            raise UsageError(f"record={raw['record']!r}", hint="use outputs or all")
-        kw["record"] = raw["record"]
     if "activity" in raw:
         kw["activity"] = _num("activity", raw["activity"], float, 0, 1)
     if "boards" in raw:

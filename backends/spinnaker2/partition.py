@@ -20,8 +20,10 @@ import numpy as np
 from . import memimage as mi
 from .convert import Network
 
-STATE_WORDS = {"spike_list": 0, "lif_no_delay": 1, "lif": 1, "lif_conv2d": 1, "lif_curr_exp_no_delay": 3,
-               "lif_curr_exp": 3}
+ROLE = "compile"
+# run-time neuron state words beside the image: v, plus I_exc and I_inh for the current models
+STATE_WORDS = {"spike_list": 0, "lif_no_delay": 1, "lif": 1, "lif_conv2d": 1, "lif_curr_exp_no_delay": 3,  # format:
+               "lif_curr_exp": 3}  # format: (see above)
 
 
 @dataclass
@@ -71,7 +73,7 @@ def synapses_into(net: Network, sl: Slicing, s: int):
         k = sl.atoms[proj.pre]
         parts.append((sl.base[proj.pre] + col // k, col % k, row, w, np.full(w.size, proj.delay)))
     if not parts:
-        return tuple(np.zeros(0, np.int64) for _ in range(5))
+        return tuple(np.zeros(0, np.int64) for _ in range(5))  # format: a synapse record's five fields
     return tuple(np.concatenate(c) for c in zip(*parts))
 
 
@@ -92,7 +94,7 @@ def dense_entries(net: Network, sl: Slicing, pop: str):
     key = np.concatenate([np.repeat(np.arange(q.weights.shape[0], dtype=np.int64) // a * span
                                     + offsets[pres.index(q.pre)], np.diff(q.weights.indptr))
                           + q.weights.indices for q in projs])
-    if count * span <= 1 << 24:  # a dense count table is cheaper than sorting
+    if count * span <= key.size * max(1, key.size.bit_length()):  # a count table is cheaper than sorting
         c = np.bincount(key, minlength=count * span)
         key = np.flatnonzero(c)
         per_neuron = c[key]
@@ -126,8 +128,21 @@ class SliceCost:
     mla_macs: int       # MAC-array MACs per tick
 
 
-def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks: int, recorded: set) -> list[SliceCost]:
-    """The cost of every slice of `pop` under slicing `sl`."""
+def fixed_words(target, model: str, n: int) -> int:
+    """Words of an n-neuron slice that do not depend on its synapses or recording: header, ROUTING
+    (with the pre-placement reserve), TIMER, GLOBAL, LOG and, for neuron models, MPT_INFO, the
+    parameters, the state and the ring buffers."""
+    words = mi.HEADER + mi.ROUTING_HEAD + routing_reserve(target) + mi.TIMER_WORDS + mi.GLOBAL_WORDS + mi.LOG_WORDS
+    if model == "spike_list":
+        return words
+    per_neuron = len(mi.param_names(model)) + STATE_WORDS[model] + target.v("memory.ring_buffer_words_per_neuron")
+    return words + mi.MPT_INFO_WORDS + n * per_neuron
+
+
+def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks: int, recorded: set,
+                     voltage: set) -> list[SliceCost]:
+    """The cost of every slice of `pop` under slicing `sl`; `recorded`/`voltage`: populations that
+    record spikes / membrane voltage."""
     p = net.populations[pop]
     c = target.v
     out = []
@@ -141,25 +156,22 @@ def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks:
         synapses = np.broadcast_to(synapses, (count,))
     for i, s in enumerate(sl.slices_of(pop)):
         n = int(sl.n[s])
-        words = mi.HEADER + 3 + routing_reserve(target) + 2 + 7 + mi.LOG_WORDS  # header, ROUTING, TIMER, GLOBAL, LOG
-        spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in recorded and p.model != "spike_list"
-                                    and pop in net.outputs.values())
+        words = fixed_words(target, p.model, n)
+        spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in voltage and p.model != "spike_list")
         words += spk + volt
         syn = ent = nrows = mla = 0
         cyc = c("cost.tick_overhead")
         if p.model == "spike_list":
-            words += (n + 31) // 32 * n_ticks
+            words += mi.bitfield_words(n) * n_ticks
             cyc += n * c("cost.neuron_update_spike_list")
         else:
-            words += 2  # MPT_INFO
-            words += n * (len(mi.param_names(p.model)) + STATE_WORDS[p.model] + c("memory.ring_buffer_words_per_neuron"))
             cyc += n * c(f"cost.neuron_update_{p.model.replace('_no_delay', '')}")
             if p.model == "lif_conv2d":
                 proj, srcs = conv_sources(net, sl, s)
                 kernel = proj.conv["kernel"]
                 ci, _, kh, kw = kernel.shape
                 syn, ent, nrows = int(proj.weights[int(sl.start[s]):int(sl.start[s]) + n].nnz), srcs.size, int(sl.n[srcs].sum())
-                words += len(mi.CONV_FIELDS) + -(-kernel.size // 4)
+                words += len(mi.CONV_FIELDS) + -(-kernel.size // mi.WORD_BYTES)
                 mla = n * ci * kh * kw
                 cyc += mla / (c("cost.mla_macs_per_cycle") * c("cost.mla_utilisation_conv"))
             else:
@@ -174,7 +186,7 @@ def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks:
 
 def routing_reserve(target) -> int:
     """Words budgeted for the routing region before placement: one row per QPE of a chip plus the router."""
-    return 5 * (target.v("limits.qpes") + 1)
+    return mi.ROUTING_ENTRY_WORDS * (target.v("limits.qpes") + 1)
 
 
 def model_limit(target, model: str) -> int:
@@ -184,10 +196,11 @@ def model_limit(target, model: str) -> int:
     return min(target.v(key), target.v("limits.targets_per_pe"))
 
 
-def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[Slicing, list[SliceCost]]:
+def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: set) -> tuple[Slicing, list[SliceCost]]:
     """Populations are sized in network order, each shrunk until its worst slice fits, given its
-    (already sized) sources; a few outer passes settle recurrent sources sized later."""
-    budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // 4
+    (already sized) sources; outer passes settle recurrent sources sized later (atoms only shrink,
+    so the passes end)."""
+    budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // mi.WORD_BYTES
     budget_cycles = opts.tick * opts.clock
     atoms = {}
     for name, p in net.populations.items():
@@ -198,10 +211,11 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[
     def costs_of(sl: Slicing, name: str) -> list[SliceCost]:
         key = (name, atoms[name], tuple(sorted((q.pre, atoms[q.pre]) for q in net.incoming(name))))
         if key not in cache:
-            cache[key] = population_costs(net, sl, name, target, opts, n_ticks, recorded)
+            cache[key] = population_costs(net, sl, name, target, opts, n_ticks, recorded, voltage)
         return cache[key]
 
-    for _ in range(10):
+    changed = True
+    while changed:
         changed = False
         for name in net.populations:
             while True:
@@ -210,9 +224,7 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set) -> tuple[
                 over = max(max(c.words / budget_words, c.cycles / budget_cycles) for c in mine)
                 if over <= 1 or atoms[name] == 1:
                     break
-                atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over * 0.95)))
+                atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over)))
                 changed = True
-        if not changed:
-            break
     sl = Slicing.make(net, atoms)
     return sl, [c for name in net.populations for c in costs_of(sl, name)]

@@ -1,6 +1,6 @@
 """Chip geometry and placement of PE slices onto QPEs, chips and boards.
 
-The QPE map comes from the target file (38 QPEs on a 7 x 6 grid with four holes). Slices are placed in
+The QPE map and the router position come from the target file (38 QPEs on a 7 x 6 grid with four holes). Slices are placed in
 network order along a snake path over the QPEs of a chip, and chips along a snake path over the
 board(s), so consecutive slices (one population, or a layer and the next) sit on neighbouring QPEs
 and chips: traffic stays local with no search. The last QPE of each chip's path is left free (the
@@ -15,7 +15,9 @@ import numpy as np
 
 from neurodeploy.errors import ResourceExceeded
 
-LINKS = ((1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1))  # E, NE, N, W, SW, S
+from .memimage import LINKS
+
+ROLE = "compile"
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class Geometry:
     pes_per_qpe: int
     chips_x: int              # per board
     chips_y: int
-    router_qpe: tuple         # where packets leave/enter a chip (the router position)
+    router_qpe: tuple         # where packets leave/enter a chip (the router position, from the target)
 
     @property
     def usable_pes(self) -> int:
@@ -39,7 +41,8 @@ class Geometry:
             xs = range(1, gx + 1) if y % 2 else range(gx, 0, -1)
             order += [(x, y) for x in xs if (x, y) not in absent]
         return cls(np.array(order, dtype=np.int64), target.v("geometry.pes_per_qpe"),
-                   target.v("geometry.chips_x"), target.v("geometry.chips_y"), (4, 3))
+                   target.v("geometry.chips_x"), target.v("geometry.chips_y"),
+                   (target.v("geometry.router_qpe_x"), target.v("geometry.router_qpe_y")))
 
     def chip_order(self, boards: int) -> np.ndarray:
         """(chips, 2) global chip coordinates in placement order: board after board, snake inside."""

@@ -1,4 +1,5 @@
 """The `--report` table: per-PE and per-chip utilization from the artifact's manifest summary."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -6,7 +7,8 @@ from collections import defaultdict
 from rich.console import Group
 from rich.table import Table
 
-PER_PE_ROWS = 40  # a long network prints its first rows per PE, then the per-chip totals
+ROLE = "compile"
+PER_PE_ROWS = 40  # format: table layout, not hardware: a long network prints its first rows per PE, then the per-chip totals
 
 
 def report(artifact):
@@ -21,18 +23,18 @@ def report(artifact):
                   str(pe["sram_bytes"][i]), str(pe["routing_targets"][i]), str(pe["cycles_per_tick"][i]))
     if n > PER_PE_ROWS:
         t.add_row(f"... {n - PER_PE_ROWS} more", "", "", "", "", "", "")
-    chips = defaultdict(lambda: [0, 0, 0, 0, 0])
+    chips = defaultdict(lambda: {"pes": 0, "neurons": 0, "synapses": 0, "sram_bytes": 0, "cycles": 0})
     for i, label in enumerate(pe["label"]):
         c = chips[label.split("/")[0]]
-        c[0] += 1
-        c[1] += pe["neurons"][i]
-        c[2] += pe["synapses"][i]
-        c[3] += pe["sram_bytes"][i]
-        c[4] = max(c[4], pe["cycles_per_tick"][i])
+        c["pes"] += 1
+        for k in ("neurons", "synapses", "sram_bytes"):
+            c[k] += pe[k][i]
+        c["cycles"] = max(c["cycles"], pe["cycles_per_tick"][i])
     ct = Table(title="per chip")
     for col in ("chip", "PEs", "neurons", "synapses", "SRAM bytes", "router entries", "max cycles/tick"):
         ct.add_column(col, justify="left" if col == "chip" else "right")
-    for chip, (pes, neu, syn, mem, cyc) in chips.items():
+    for chip, c in chips.items():
+        pes, neu, syn, mem, cyc = c.values()
         key = chip[len("chip("):-1]
         ct.add_row(chip, str(pes), str(neu), str(syn), str(mem), str(info["router_entries"].get(key, 0)), str(cyc))
     rules = Table(title="design rules")

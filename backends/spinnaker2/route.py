@@ -11,8 +11,9 @@
 - Compression: entries with the same route, same mask and keys differing only in the lowest masked
   bit merge into one (repeated until nothing merges); merged entries never overlap others, so the
   order-free TCAM lookup stays exact. Default routing is not used.
-- `walk` follows the tables hop by hop from a source chip; the simulator uses it on the tables read
-  back from the artifact, the compiler on the tables it just built (one code path).
+- `walk` follows the tables hop by hop from a source chip, to check the tables just built deliver
+  to exactly the wanted QPEs and to cost each spike. The simulator walks the tables read back from
+  the artifact with its own code (simulator.py), so a bug here is not mirrored there.
 """
 from __future__ import annotations
 
@@ -22,8 +23,12 @@ import numpy as np
 
 from neurodeploy.errors import TargetError
 
-from .memimage import KEY_MASK, KEY_SHIFT
-from .place import LINKS, hex_path
+from .memimage import KEY_MASK, KEY_SHIFT, LINKS, ROUTE_PE_MASK, ROUTE_QPE
+from .place import hex_path
+
+ROLE = "compile"
+QPE_BIT0 = len(LINKS)  # route bit of the first QPE (memimage docstring)
+
 
 def targets_per_source(pairs_src: np.ndarray, pairs_dst: np.ndarray, chip: np.ndarray, qpe: np.ndarray,
                        pe: np.ndarray) -> dict[int, np.ndarray]:
@@ -52,8 +57,8 @@ def region_targets(t: np.ndarray, home: tuple, router_qpe: tuple) -> np.ndarray:
 
 def build_tables(targets: dict[int, np.ndarray], src_chip: np.ndarray, qpes: np.ndarray) -> dict[tuple, np.ndarray]:
     """Per chip (x, y): uncompressed (E, 3) [key, mask, route] entries for inter-chip traffic; route
-    bits 0-5 are the links, bit 6 + i delivers to QPE i of the chip (QPE order of the geometry)."""
-    qpe_bit = {tuple(q): 1 << (6 + i) for i, q in enumerate(qpes.tolist())}
+    bits 0-5 are the links, bit QPE_BIT0 + i delivers to QPE i of the chip (QPE order of the geometry)."""
+    qpe_bit = {tuple(q): 1 << (QPE_BIT0 + i) for i, q in enumerate(qpes.tolist())}
     entries: dict[tuple, list] = defaultdict(list)
     for s, t in targets.items():
         home = tuple(int(v) for v in src_chip[s])
@@ -67,7 +72,7 @@ def build_tables(targets: dict[int, np.ndarray], src_chip: np.ndarray, qpes: np.
             for step in hex_path(home, d):
                 route[prev] |= 1 << LINKS.index((step[0] - prev[0], step[1] - prev[1]))
                 prev = step
-            route[d] |= qpe_bit[(int(row[2]), int(row[3]))]
+            route[d] |= qpe_bit[tuple(int(v) for v in row[ROUTE_QPE])]
         for chip, r in route.items():
             entries[chip].append((s << KEY_SHIFT, KEY_MASK, r))
     return {c: np.array(sorted(e), dtype=np.int64) for c, e in sorted(entries.items())}
@@ -104,7 +109,7 @@ def walk(tables: dict[tuple, np.ndarray], key: int, home: tuple) -> tuple[list[t
     while frontier:
         chip = frontier.pop()
         route = lookup(tables[chip], key) if chip in tables else 0
-        if route >> 6:
+        if route >> QPE_BIT0:
             delivered.append((chip, route))
         for i, (dx, dy) in enumerate(LINKS):
             if route >> i & 1:
@@ -120,8 +125,8 @@ def spike_cost(region: np.ndarray, key: int, home: tuple, src_qpe: np.ndarray, t
                router_qpe: tuple) -> tuple[int, int, int, int, list]:
     """One spike of a source PE, from its ROUTING_TABLE rows and the router tables: (packets injected,
     NoC hops, chip-link hops, worst NoC hops on one path, remote (chip, QPE) deliveries)."""
-    to_pe = region[:, 4] != 0
-    d_local = np.abs(region[to_pe, 2:4] - src_qpe).sum(1)
+    to_pe = region[:, ROUTE_PE_MASK] != 0
+    d_local = np.abs(region[to_pe, ROUTE_QPE] - src_qpe).sum(1)
     packets, noc, worst = int(len(region)), int(d_local.sum()), int(d_local.max(initial=0))
     links, remote = 0, []
     if (~to_pe).any():
@@ -129,7 +134,7 @@ def spike_cost(region: np.ndarray, key: int, home: tuple, src_qpe: np.ndarray, t
         delivered, links = walk(tables, key, home)
         to_router = int(np.abs(src_qpe - rq).sum())
         for chip, route in delivered:
-            bits = np.flatnonzero([(route >> (6 + i)) & 1 for i in range(len(qpes))])
+            bits = np.flatnonzero([(route >> (QPE_BIT0 + i)) & 1 for i in range(len(qpes))])
             d = np.abs(qpes[bits] - rq).sum(1)
             noc += to_router + int(d.sum())
             worst = max(worst, to_router + int(d.max(initial=0)))
@@ -148,7 +153,7 @@ def path_costs(targets: dict[int, np.ndarray], src_chip: np.ndarray, src_qpe: np
         region = region_targets(t, home, router_qpe)
         packets, noc, links, worst, remote = spike_cost(region, s << KEY_SHIFT, home, src_qpe[s], tables, qpes,
                                                         router_qpe)
-        want = {((int(r[0]), int(r[1])), (int(r[2]), int(r[3]))) for r in t
+        want = {((int(r[0]), int(r[1])), tuple(int(v) for v in r[ROUTE_QPE])) for r in t
                 if (int(r[0]), int(r[1])) != home}
         if set(remote) != want:
             raise TargetError(f"routing tables deliver slice {s} to {sorted(remote)}, expected {sorted(want)}",

@@ -23,6 +23,12 @@ so index t is reference step t (as the NIR paper ran T+1 ticks and dropped the f
 integrated k extra ticks of bias when its first input arrives; this is what the chip does.
 Samples of a batch are independent runs of the chip; counters sum over them and
 ``sim_time_s = batch x ticks x tick``.
+
+Import boundary (ROLE "simulate"): this module reads the artifact with its own code. It may import
+the core (`neurodeploy.*`) and the format module `memimage` (the image layout and router entry
+format, which both sides must agree on); never a compiler module (convert, partition, place, route,
+lower, ...). It re-derives the MLA convolution's synapses from the CONV region and walks the router
+tables itself, so a compiler bug in either is not mirrored here.
 """
 from __future__ import annotations
 
@@ -36,8 +42,12 @@ from neurodeploy.result import Result
 from neurodeploy.sim.inputs import as_batched
 
 from . import memimage as mi
-from .convert import conv_matrix
-from .route import spike_cost
+
+ROLE = "simulate"
+QPE_BIT0 = len(mi.LINKS)  # route bit of the first QPE
+BLOCKS = ("row_events", "conv_events", "received", "sent")  # per-PE counter blocks of Machine.counts
+TRAFFIC = ("packets", "noc_hops", "link_hops")  # per spike of a PE, from its routing region and the tables
+TOTALS = TRAFFIC + ("row_events", "conv_events")  # then per-spike totals
 
 
 @dataclass
@@ -53,7 +63,7 @@ class Machine:
     curr: np.ndarray            # per neuron: has a synaptic current
     weights: dict               # effective delay (ticks) -> csr (sources x targets), float32
     inh: dict                   # effective delay -> csr of negative weights into current-based neurons
-    counts: sp.csr_matrix       # sources x K per-spike counter contributions (see COUNTS)
+    counts: sp.csr_matrix       # sources x K per-spike counter contributions (BLOCKS, then TOTALS)
     n_pe: int
     pe_neurons: np.ndarray
     mla_macs: np.ndarray        # per PE per tick
@@ -81,7 +91,7 @@ def load(art) -> Machine:
     params = {k: np.zeros(total, np.float32) for k in mi.CURR_PARAMS}
     syn = {"src": [], "dst": [], "w": [], "d": [], "pe": [], "conv": []}
     for s, img in enumerate(images):
-        n, _, _, _, _, model_id, reset_id = (int(x) for x in img[mi.GLOBAL][:7])
+        n, _, _, _, _, model_id, reset_id = (int(x) for x in img[mi.GLOBAL][:mi.GLOBAL_WORDS])
         if int(img[mi.ROUTING][0]) != s << mi.KEY_SHIFT:
             raise TargetError(f"PE image {s} has key offset {int(img[mi.ROUTING][0]):#x}", hint="recompile")
         model = mi.MODELS[model_id]
@@ -92,17 +102,17 @@ def load(art) -> Machine:
             continue
         for k, v in mi.parse_neurons(img[mi.NEURON], model, n).items():
             params[k][lo:lo + n] = v
-        mpt = img[mi.MPT].reshape(-1, 3).astype(np.int64)
+        mpt = img[mi.MPT].reshape(-1, mi.MPT_ENTRY_WORDS).astype(np.int64)
         src_slice = mpt[:, 0] >> mi.KEY_SHIFT
         if model == "lif_conv2d":
             p, kernel = mi.parse_conv(img[mi.SYN_ROW])
-            m = conv_matrix(kernel, p)[p["out_offset"]:p["out_offset"] + n].tocoo()
-            first = mpt[:, 2] >> 8  # first input atom of each source PE
-            e = np.searchsorted(first, m.col, side="right") - 1
-            src, tgt, w, d = base[src_slice[e]] + m.col - first[e], m.row, m.data, np.zeros(m.nnz, np.int64)
+            tgt, col, w = mla_synapses(kernel, p, n)
+            first = mpt[:, 2] >> mi.ROW_ADDR_SHIFT  # first input atom of each source PE
+            e = np.searchsorted(first, col, side="right") - 1
+            src, d = base[src_slice[e]] + col - first[e], np.zeros(col.size, np.int64)
         else:
-            e, atom, tgt, w, d = mi.parse_rows(img[mi.SYN_ROW], mpt[:, 2] >> 8, mpt[:, 2] & 0xFF,
-                                               model in ("lif", "lif_curr_exp"))
+            e, atom, tgt, w, d = mi.parse_rows(img[mi.SYN_ROW], mpt[:, 2] >> mi.ROW_ADDR_SHIFT,
+                                               mpt[:, 2] & mi.ROW_LEN_MASK, model in ("lif", "lif_curr_exp"))
             src = base[src_slice[e]] + atom
         syn["src"].append(src)
         syn["dst"].append(lo + tgt)
@@ -122,7 +132,7 @@ def load(art) -> Machine:
     pe_neurons = n_of
     mla = np.zeros(n_pe)
     for s, img in enumerate(images):
-        if mi.MODELS[int(img[mi.GLOBAL][5])] == "lif_conv2d":
+        if mi.MODELS[int(img[mi.GLOBAL][mi.GLOBAL_WORDS - 2])] == "lif_conv2d":
             p, kernel = mi.parse_conv(img[mi.SYN_ROW])
             mla[s] = n_of[s] * p["in_channels"] * p["kernel_h"] * p["kernel_w"]
     counts = _counts(spec, pes, images, cat, base, n_of, total, n_pe, art)
@@ -138,37 +148,113 @@ def _csr(r, c, v, n, m) -> sp.csr_matrix:
     return out
 
 
-# columns of Machine.counts: per-PE row events, per-PE conv events, per-PE packets received,
-# per-PE packets sent, then per-spike totals
-TOTALS = ("packets", "noc_hops", "link_hops", "row_events", "conv_events")
+def mla_synapses(kernel: np.ndarray, p: dict, n: int):
+    """(target atom in this PE, raw input index, weight) of every MAC the MLA does for output atoms
+    out_offset .. out_offset+n: per kernel tap, the pooled input pixel each output reads, expanded to
+    the pool_y x pool_x raw pixels it sums. Kernel in MLA order (in_c, out_c, kh, kw)."""
+    ci, co, kh, kw = kernel.shape
+    ph, pw = p["in_height"] // p["pool_y"], p["in_width"] // p["pool_x"]
+    oh, ow = p["out_height"], p["out_width"]
+    atom = np.arange(n)
+    oc, rest = np.divmod(atom + p["out_offset"], oh * ow)
+    oy, ox = np.divmod(rest, ow)
+    tgt, col, w = [], [], []
+    for c in range(ci):
+        for dy in range(kh):
+            for dx in range(kw):
+                y, x = oy * p["stride_y"] - p["pad_top"] + dy, ox * p["stride_x"] - p["pad_left"] + dx
+                k = kernel[c, oc, dy, dx].astype(np.int64)
+                hit = (y >= 0) & (y < ph) & (x >= 0) & (x < pw) & (k != 0)
+                for a in range(p["pool_y"]):
+                    for b in range(p["pool_x"]):
+                        raw = (c * p["in_height"] + y * p["pool_y"] + a) * p["in_width"] + x * p["pool_x"] + b
+                        tgt.append(atom[hit])
+                        col.append(raw[hit])
+                        w.append(k[hit])
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+    return cat(tgt), cat(col), cat(w)
+
+
+def _route_of(table: np.ndarray, key: int) -> int:
+    """The route word of the one TCAM entry matching `key` (a miss or a double hit is a bad artifact)."""
+    hit = np.flatnonzero((table[:, 1] & key) == table[:, 0])
+    if hit.size != 1:
+        raise TargetError(f"router lookup of key {key:#x} matched {hit.size} entries (expected 1)",
+                          hint="the routing tables in the artifact are inconsistent; recompile")
+    return int(table[hit[0], 2])
+
+
+def deliveries(tables: dict, key: int, home: tuple) -> tuple[list, int]:
+    """Breadth-first through the chip router tables from `home`: ([(chip, QPE indices)] the packet
+    reaches, chip-link traversals)."""
+    seen, queue, out, links = {home}, [home], [], 0
+    while queue:
+        chip = queue.pop(0)
+        route = _route_of(tables[chip], key) if chip in tables else 0
+        qpes = [i for i in range(route.bit_length() - QPE_BIT0) if route >> (QPE_BIT0 + i) & 1]
+        if qpes:
+            out.append((chip, qpes))
+        for bit, (dx, dy) in enumerate(mi.LINKS):
+            if route >> bit & 1:
+                links += 1
+                nxt = (chip[0] + dx, chip[1] + dy)
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+    return out, links
+
+
+def spike_traffic(region: np.ndarray, key: int, home: tuple, src_qpe, tables: dict, qpes: np.ndarray,
+                  router_qpe) -> tuple[int, int, int]:
+    """One spike of a PE: (packets it injects, NoC hops, chip-link hops). Rows of its ROUTING_TABLE
+    region with a PE mask go to a QPE of its chip; a row with mask 0 hands the packet to the router,
+    whose tables carry it to other chips and their QPEs (each QPE reached from the router position)."""
+    local = region[region[:, mi.ROUTE_PE_MASK] != 0]
+    noc = int(np.abs(local[:, mi.ROUTE_QPE] - src_qpe).sum())
+    links = 0
+    if len(local) < len(region):
+        reached, links = deliveries(tables, key, home)
+        to_router = int(np.abs(np.asarray(src_qpe) - router_qpe).sum())
+        for _, idx in reached:
+            noc += len(idx) * to_router + int(np.abs(qpes[idx] - router_qpe).sum())
+    return len(region), noc, links
 
 
 def _counts(spec, pes, images, cat, base, n_of, total, n_pe, art) -> sp.csr_matrix:
-    """A (neurons x (4*n_pe + 5)) matrix: one spike of neuron i adds row i to the tick's counters."""
+    """A (neurons x (len(BLOCKS)*n_pe + len(TOTALS))) matrix: one spike of neuron i adds row i to the
+    tick's counters."""
     slice_of = np.repeat(np.arange(n_pe), n_of)
     ones = np.ones(cat["src"].size)
     row_ev = sp.csr_matrix((ones * ~cat["conv"], (cat["src"], cat["pe"])), shape=(total, n_pe))
     conv_ev = sp.csr_matrix((ones * cat["conv"], (cat["src"], cat["pe"])), shape=(total, n_pe))
     recv = row_ev + conv_ev
     recv.data[:] = 1  # one packet per (source neuron, target PE) in this model of the MC fan-out
-    # packets and hops by walking the routing region and the router tables
     routing = art.npz("routing.npz")
     tables: dict = {}
     for c, e in zip(map(tuple, routing["chip"].tolist()), routing["entry"]):
         tables.setdefault(c, []).append(e)
     tables = {c: np.array(v, np.int64) for c, v in tables.items()}
-    qpes, rq = np.array(spec["qpes"]), tuple(spec["router_qpe"])
-    per_slice = np.zeros((n_pe, 3))
+    qpes, rq = np.array(spec["qpes"]), np.array(spec["router_qpe"])
+    per_slice = np.zeros((n_pe, len(TRAFFIC)))
     for s, img in enumerate(images):
-        region = img[mi.ROUTING][3:].reshape(-1, 5).astype(np.int64)
+        region = img[mi.ROUTING][mi.ROUTING_HEAD:].reshape(-1, mi.ROUTING_ENTRY_WORDS).astype(np.int64)
         if region.size:
             home = tuple(int(v) for v in pes["chip"][s])
-            per_slice[s] = spike_cost(region, s << mi.KEY_SHIFT, home, pes["qpe"][s], tables, qpes, rq)[:3]
+            per_slice[s] = spike_traffic(region, s << mi.KEY_SHIFT, home, pes["qpe"][s], tables, qpes, rq)
     sent = sp.csr_matrix((per_slice[slice_of, 0], (np.arange(total), slice_of)), shape=(total, n_pe))
     fan_row = np.asarray(row_ev.sum(1)).ravel()
     fan_conv = np.asarray(conv_ev.sum(1)).ravel()
     totals = sp.csr_matrix(np.column_stack([per_slice[slice_of], fan_row, fan_conv]))
     return sp.hstack([row_ev, conv_ev, recv, sent, totals], format="csr", dtype=np.float64)
+
+
+def _block(name: str, n: int) -> slice:
+    k = BLOCKS.index(name)
+    return slice(k * n, (k + 1) * n)
+
+
+def _total(name: str, n: int) -> int:
+    return len(BLOCKS) * n + TOTALS.index(name)
 
 
 def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
@@ -241,8 +327,8 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
         tot += cnt.sum(0)
         spikes_out += np.asarray(ss.sum(0)).ravel()
         # cycles of tick t+1's receive work are charged to tick t (one tick of skew, immaterial for totals)
-        cyc = (base_cycles + cnt[:, :n] * c["synaptic_event"] + cnt[:, 2 * n:3 * n] * c["packet_received"]
-               + cnt[:, 3 * n:4 * n] * c["packet_sent"])
+        cyc = (base_cycles + cnt[:, _block("row_events", n)] * c["synaptic_event"]
+               + cnt[:, _block("received", n)] * c["packet_received"] + cnt[:, _block("sent", n)] * c["packet_sent"])
         pe_cycles += cyc.sum(0)
         overruns += (cyc > budget).sum(0)
         worst = max(worst, float(cyc.max()))
@@ -288,29 +374,31 @@ def _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, wors
     n = m.n_pe
     c = spec["cost"]
     neuron = m.model != mi.MODELS.index("spike_list")
-    row_ev, conv_ev = tot[4 * n + 3], tot[4 * n + 4]
+    row_ev, conv_ev = tot[_total("row_events", n)], tot[_total("conv_events", n)]
     updates = float(neuron.sum()) * ticks * B
     is_input = ~neuron
     in_spikes = float(spikes_out[is_input].sum())
-    pkt_recv = tot[2 * n:3 * n].sum()
+    pkt_recv = tot[_block("received", n)].sum()
     res.counters = {
         "synaptic_events": row_ev + conv_ev, "s2_row_synaptic_events": row_ev, "s2_conv_synaptic_events": conv_ev,
         "neuron_updates": updates, "spikes": float(spikes_out[neuron].sum()), "s2_input_spikes": in_spikes,
-        "packets": tot[4 * n], "hops": tot[4 * n + 1] + tot[4 * n + 2], "s2_link_hops": tot[4 * n + 2],
+        "packets": tot[_total("packets", n)], "hops": tot[_total("noc_hops", n)] + tot[_total("link_hops", n)],
+        "s2_link_hops": tot[_total("link_hops", n)],
         "s2_mla_macs": float(m.mla_macs.sum()) * ticks * B,
         "sram_reads": updates * c["sram_words_per_neuron_update"] + row_ev * c["sram_words_per_synaptic_event"]
                       + pkt_recv * c["sram_words_per_packet"],
         "sram_writes": updates + row_ev, "dram_accesses": 0.0,
         "cycles": float(pe_cycles.sum()), "ticks": float(ticks),
         "s2_overhead_cycles": c["tick_overhead"] * n * ticks * B + pkt_recv * c["packet_received"]
-                              + tot[3 * n:4 * n].sum() * c["packet_sent"],
+                              + tot[_block("sent", n)].sum() * c["packet_sent"],
     }
     pes = m.pes
     for s in range(n):
         (cx, cy), (qx, qy) = pes["chip"][s], pes["qpe"][s]
         res.per_unit[f"chip({cx},{cy})/qpe({qx},{qy})/pe{pes['pe'][s]}"] = {
-            "cycles": float(pe_cycles[s]), "synaptic_events": float(tot[s] + tot[n + s]),
-            "packets_received": float(tot[2 * n + s]), "neuron_updates": float(m.pe_neurons[s] * ticks * B)
+            "cycles": float(pe_cycles[s]),
+            "synaptic_events": float(tot[_block("row_events", n)][s] + tot[_block("conv_events", n)][s]),
+            "packets_received": float(tot[_block("received", n)][s]), "neuron_updates": float(m.pe_neurons[s] * ticks * B)
             if neuron[m.neuron_base[s]] else 0.0, "overruns": float(overruns[s])}
     for i, p in enumerate(names):
         sel = m.pop_slice == i
@@ -322,3 +410,16 @@ def _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, wors
                       "worst_cycles_per_tick": worst, "cycle_budget": spec["tick_s"] * spec["clock_hz"],
                       "units_used": {"chip": len(chips), "pe": n}, "overrun_pes": int((overruns > 0).sum())})
     return res
+
+
+class SimEngine:
+    """The cycle-approximate chip model as an `neurodeploy.backend.Engine` (``sim``)."""
+
+    name = "sim"
+    options: tuple[str, ...] = ()
+
+    def run(self, artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+        return run(artifact, inputs, steps=steps, record=record)
+
+
+ENGINE = SimEngine()
