@@ -2,25 +2,44 @@
 
 Exit codes (the CLI contract every backend uses): 0 ok, 2 usage, 3 invalid model,
 4 does not fit the target, 5 target/link failure. They come from the exception classes in
-`neurodeploy.errors`, so a backend raising the right error gets the right code.
+`neurodeploy.errors`, so a backend raising the right error gets the right code. Any other
+exception is a bug: it is reported as "internal error" with a crash report to attach (exit 1).
+
+Every argument is checked before work starts (docs/artifact.md): inputs are real-valued `.npy`
+arrays within the memory budget, steps are positive and bounded, ``-O`` values are finite, output
+paths are writable regular files (`safeio`). Errors are one line on a non-terminal stderr, with
+control characters escaped and nothing a user named parsed as rich markup.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import platform
+import re
+import shlex
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from . import artifact as art
 from . import backend as bk
+from . import budget, safeio
 from . import targets as tg
 from .errors import NeuroDeployError, UsageError
 from .semantics import INTEGRATORS, RESET_TIMINGS, RESETS, Semantics
 
-out = Console()
-err = Console(stderr=True)
+out = Console(markup=False, highlight=False)  # names from models and paths are never markup
+err = Console(stderr=True, markup=False, highlight=False)
+CRASH_DIR_ENV = "NEURODEPLOY_CRASH_DIR"
+_OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def _semantics(args) -> Semantics:
@@ -34,23 +53,88 @@ def _load_model(args):
     return ir.load(args.model, semantics=_semantics(args))
 
 
-def _load_input(path: str) -> np.ndarray:
+def _clean(text: str) -> str:
+    """Control characters (a newline in a node name, a terminal escape) shown escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def _say(label: str, text: str, style: str = "red") -> None:
+    """One message on stderr: one line when stderr is not a terminal, never parsed as markup."""
+    if sys.stderr.isatty():
+        err.print(Text(f"{label}:", style=style), Text(_clean(text)))
+    else:
+        sys.stderr.write(f"{label}: {_clean(text)}\n")
+        sys.stderr.flush()
+
+
+def _read_npy(path: str, what: str, kinds: str, min_ndim: int) -> np.ndarray:
+    """A `.npy` array of a real dtype kind in `kinds`, its size charged to the budget before loading."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise UsageError(f"{what} is not a .npy file", where=path,
+                                 hint="save one array with numpy.save (an .npz archive holds several)")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise UsageError(f"{what} uses .npy format {version}; expected 1.0 or 2.0", where=path)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(f)
+    except OSError as e:
+        raise UsageError(f"cannot read {what}: {e.strerror}", where=path) from None
+    except ValueError as e:
+        raise UsageError(f"{what} has a damaged .npy header: {e}", where=path) from None
+    if dtype.kind == "c":
+        raise UsageError(f"{what} holds complex values ({dtype}); expected real numbers", where=path)
+    if dtype.kind not in kinds or dtype.hasobject:
+        raise UsageError(f"{what} has dtype {dtype}; expected {'integers' if kinds == 'iu' else 'real numbers'}",
+                         where=path)
+    if len(shape) < min_ndim or 0 in shape:
+        raise UsageError(f"{what} has shape {shape}; expected at least {min_ndim} non-empty dimension(s)", where=path)
+    budget.charge(math.prod(shape) * (dtype.itemsize + 8), f"{what} of shape {shape}", where=path)  # + a float64 copy
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read input array: {e}", where=path) from None
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
-        raise UsageError(f"input array has dtype {x.dtype}, expected numbers", where=path)
+    except (OSError, ValueError, EOFError) as e:
+        raise UsageError(f"cannot read {what}: {e}", where=path) from None
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UsageError(f"{what} contains NaN or infinite values", where=path)
     return x
 
 
+def _load_input(path: str) -> np.ndarray:
+    """``(T, *in_shape)`` or ``(T, batch, *in_shape)``: bool, integer or float, finite."""
+    return _read_npy(path, "input array", "biuf", 2)
+
+
+def _load_labels(path: str) -> np.ndarray:
+    return _read_npy(path, "labels", "iu", 1)
+
+
+def _charge_steps(x: np.ndarray, steps: int | None, where: str) -> None:
+    """Feeding `steps` steps of `x` (zeros past its end) makes a float64 array of that length."""
+    if steps is not None and steps > len(x):
+        budget.charge(steps * (x.size // len(x)) * 8, f"{steps} steps of input", where=where)
+
+
 def _options(pairs: list[str]) -> dict:
+    """``-O KEY=VALUE`` pairs: a plain key, given once, a printable value, a number only if finite."""
     opts = {}
     for p in pairs or []:
         key, sep, value = p.partition("=")
-        if not sep or not key:
-            raise UsageError(f"backend option {p!r} is not KEY=VALUE")
-        opts[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if not sep or not _OPTION_KEY.fullmatch(key):
+            raise UsageError(f"backend option {p!r} is not KEY=VALUE with a plain key")
+        if key in opts:
+            raise UsageError(f"backend option {key} is given twice")
+        if not value.isprintable():
+            raise UsageError(f"backend option {key} has control characters in its value")
+        try:
+            number = float(value)
+        except ValueError:
+            number = 0.0
+        if not math.isfinite(number):
+            raise UsageError(f"backend option {key}={value} is not a finite number")
+        opts[key] = value
     return opts
 
 
@@ -64,42 +148,52 @@ def cmd_inspect(args) -> None:
 def cmd_simulate(args) -> None:
     from .sim.reference import simulate
 
+    safeio.check_output_path(args.out)
+    x = _load_input(args.input)
     graph = _load_model(args)
-    result = simulate(graph, _load_input(args.input), steps=args.steps, record=args.record or None)
-    result.save_npz(args.out)
-    out.print(f"recorded {', '.join(sorted(set(result.spikes) | set(result.v)))} -> {args.out}")
+    result = simulate(graph, x, steps=args.steps, record=args.record or None)
+    safeio.write_file(args.out, result.save_npz)
+    out.print(_clean(f"recorded {', '.join(sorted(set(result.spikes) | set(result.v)))} -> {args.out}"))
 
 
 def cmd_compile(args) -> None:
-    target, _ = bk.resolve(args.target)  # an unknown target fails before the model is read
+    target, _ = bk.resolve(args.target)  # an unknown target or a bad -o fails before the model is read
+    options = _options(args.option)
+    art.check_output_dir(args.output, overwrite=args.force)
     graph = _load_model(args)
-    artifact = bk.compile(graph, target, args.output, options=_options(args.option), overwrite=args.force)
-    out.print(f"[green]compiled[/] {args.model} for {artifact.target} -> {artifact.path}")
+    artifact = bk.compile(graph, target, args.output, options=options, overwrite=args.force)
+    out.print(Text("compiled", style="green"), _clean(f"{args.model} for {artifact.target} -> {artifact.path}"))
     if args.report:
         out.print(bk.get(artifact.backend).report(artifact))
 
 
 def cmd_run(args) -> None:
-    result = bk.run(args.artifact, _load_input(args.input), steps=args.steps, record=args.record,
-                    engine=args.engine)
-    result.save_npz(args.out)
+    safeio.check_output_path(args.out)
+    x = _load_input(args.input)
+    _charge_steps(x, args.steps, args.input)
+    with art.reading(args.artifact):
+        result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine)
+    safeio.write_file(args.out, result.save_npz)
     overruns = result.extra.get("overruns")
     if overruns:
-        err.print(f"[yellow]warning:[/] {overruns} tick deadline overrun(s); on the chip these lose spikes")
-    out.print(f"ran {args.artifact} ({result.extra.get('engine', args.engine or 'sim')}) -> {args.out}")
+        _say("warning", f"{overruns} tick deadline overrun(s); on the chip these lose spikes", style="yellow")
+    out.print(_clean(f"ran {args.artifact} ({result.extra.get('engine', args.engine or 'sim')}) -> {args.out}"))
 
 
 def cmd_energy(args) -> None:
     from . import energy, report
     from .report import terminal
 
+    safeio.check_output_path(args.o)
     inputs = _load_input(args.input)
-    labels = np.load(args.labels, allow_pickle=False) if args.labels else None
+    _charge_steps(inputs, args.steps, args.input)
+    labels = _load_labels(args.labels) if args.labels else None
     src = Path(args.source)
     if src.is_dir():
         if args.target not in (None, "artifact"):
             raise UsageError("--target applies to a model file; an artifact already has its target")
-        rep = energy.estimate_artifact(src, inputs, steps=args.steps, labels=labels)
+        with art.reading(src):
+            rep = energy.estimate_artifact(src, inputs, steps=args.steps, labels=labels)
     else:
         if not args.target:
             raise UsageError("a model file needs --target T (or --target all)")
@@ -107,9 +201,9 @@ def cmd_energy(args) -> None:
         graph = _load_model(args)
         names = None if args.target == "all" else [args.target]
         rep = energy.compare_targets(graph, inputs, targets=names, steps=args.steps, labels=labels)
-    report.write(rep, args.format, args.o)
-    out.print(terminal.summary(rep))
-    out.print(f"full energy report ({args.format}) -> {args.o}")
+    safeio.write_file(args.o, report.render(rep, args.format).encode())
+    out.print(terminal.summary(rep), markup=True)
+    out.print(_clean(f"full energy report ({args.format}) -> {args.o}"))
 
 
 def cmd_targets(args) -> None:
@@ -132,12 +226,54 @@ def _semantic_flags(sp) -> None:
     sp.add_argument("--reset-timing", choices=RESET_TIMINGS, help="when a spike's reset applies (default same_step)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one clean line (exit 2, as argparse's own)."""
+
+    def error(self, message):
+        _say("error", f"{self.prog}: {message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
+def _checked(parse):
+    """An argparse `type` from a parser raising UsageError."""
+    def type_(text):
+        try:
+            return parse(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    type_.__name__ = parse.__name__
+    return type_
+
+
+def _steps(text: str) -> int:
+    """Time steps: a plain positive integer up to MAX_STEPS (memory is checked against the budget)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= bk.MAX_STEPS:
+        raise UsageError(f"steps {text!r} must be an integer in [1, {bk.MAX_STEPS}]")
+    return int(text)
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    """Flags every command takes: the memory budget and the artifact lock timeout (docs/artifact.md)."""
+    c = _Parser(add_help=False)
+    c.add_argument("--memory-budget", metavar="SIZE", type=_checked(budget.parse_size),
+                   help=f"largest input-driven allocation, e.g. 512M, 4G (default ${budget.ENV} or "
+                        f"{budget.DEFAULT // 2**30}G)")
+    c.add_argument("--lock-timeout", metavar="SECONDS", type=_checked(safeio.parse_timeout),
+                   help=f"wait this long for an artifact another process uses (default ${safeio.LOCK_ENV} "
+                        f"or {safeio.DEFAULT_LOCK_TIMEOUT:g})")
+    return c
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurodeploy", description=__doc__.splitlines()[0])
+    p = _Parser(prog="neurodeploy", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
+    common = _common_flags()
+
+    def command(name, help_):
+        return sub.add_parser(name, help=help_, parents=[common])
 
     def model_cmd(name, help_):
-        sp = sub.add_parser(name, help=help_)
+        sp = command(name, help_)
         sp.add_argument("model", help="a .nir file (NIR 1.0.8, with or without the neurodeploy dialect)")
         _semantic_flags(sp)
         return sp
@@ -146,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = model_cmd("simulate", "run the exact float reference simulator")
     sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
-    sp.add_argument("--steps", type=int, help="time steps (default: length of the input)")
+    sp.add_argument("--steps", type=_checked(_steps), help="time steps (default: length of the input)")
     sp.add_argument("--record", nargs="+", metavar="NODE", help="nodes to record (default: outputs)")
     sp.add_argument("--out", required=True, help="OUT.npz with <node>.spikes and <node>.v")
     sp.set_defaults(fn=cmd_simulate)
@@ -156,40 +292,63 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", required=True, help="artifact directory to create")
     sp.add_argument("-O", "--option", action="append", metavar="KEY=VALUE", help="backend option (repeatable)")
     sp.add_argument("--report", action="store_true", help="print the per-unit utilization table")
-    sp.add_argument("--force", action="store_true", help="replace an existing artifact directory")
+    sp.add_argument("--force", action="store_true",
+                    help="replace an existing artifact directory (only one neurodeploy wrote)")
     sp.set_defaults(fn=cmd_compile)
 
-    sp = sub.add_parser("run", help="run an artifact on its target's simulator or engine")
+    sp = command("run", "run an artifact on its target's simulator or engine")
     sp.add_argument("artifact")
     sp.add_argument("--input", required=True)
-    sp.add_argument("--steps", type=int)
+    sp.add_argument("--steps", type=_checked(_steps))
     sp.add_argument("--record", nargs="+", metavar="NODE", default=[])
     sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_run)
 
-    sp = sub.add_parser("energy", help="energy-estimation report")
+    sp = command("energy", "energy-estimation report")
     sp.add_argument("source", help="an artifact directory, or a model file with --target")
     sp.add_argument("--input", required=True)
     sp.add_argument("--labels", help="L.npy: class labels, to report accuracy beside energy")
     sp.add_argument("--target", help="with a model file: a target name or `all`")
-    sp.add_argument("--steps", type=int)
+    sp.add_argument("--steps", type=_checked(_steps))
     sp.add_argument("--format", choices=("json", "md", "html"), default="md")
     sp.add_argument("-o", required=True, metavar="FILE")
     _semantic_flags(sp)
     sp.set_defaults(fn=cmd_energy)
 
-    sub.add_parser("targets", help="list targets/*.toml with their backends").set_defaults(fn=cmd_targets)
+    command("targets", "list targets/*.toml with their backends").set_defaults(fn=cmd_targets)
     return p
 
 
+def _crash_report(argv: list[str]) -> str:
+    """Write what reproduces an unexpected exception (command, versions, traceback); its path."""
+    text = (f"neurodeploy internal error\ncommand: neurodeploy {shlex.join(argv)}\ncwd: {os.getcwd()}\n"
+            f"python {platform.python_version()}, numpy {np.__version__}, {platform.platform()}\n\n"
+            f"{traceback.format_exc()}")
+    directory = Path(os.environ.get(CRASH_DIR_ENV) or tempfile.gettempdir())
+    path = directory / f"neurodeploy-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        return str(safeio.write_file(path, text.encode()))
+    except NeuroDeployError as e:
+        return f"(none written: {e})"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        args.fn(args)
+        with budget.scope(args.memory_budget), safeio.lock_timeout_set(args.lock_timeout):
+            args.fn(args)
     except NeuroDeployError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        _say("error", str(e))
         return e.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted", "stopped by the user; nothing half-written is left in place")
+        return 130
+    except Exception as e:  # a bug: say so, leave a reproducer, no traceback on the terminal
+        _say("internal error", f"{type(e).__name__}: {e} -- a bug in neurodeploy; reproducer and traceback: "
+                               f"{_crash_report(argv)}")
+        return 1
     return 0
 
 
