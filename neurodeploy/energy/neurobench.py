@@ -2,7 +2,7 @@
 
 Definitions follow `neurobench` 2.3.0 (metrics/workload/synaptic_operations.py, metrics/utils/
 layers/, metrics/static/): a "connection layer" is a weight node (Affine, Linear, Conv1d,
-Conv2d); per layer and time step its input is binarised, Effective ops = Σ non-zero input ×
+Conv2d: the op definitions with a `fanout`); per layer and time step its input is binarised, Effective ops = Σ non-zero input ×
 non-zero weight, Dense = the same with every input and weight set to one (bias excluded, conv
 zero-padding excluded); a step whose layer input (whole batch) holds only -1/0/1 counts as ACs,
 otherwise MACs; everything is averaged per sample. Activation sparsity = zero outputs / all
@@ -23,8 +23,9 @@ import nir
 import numpy as np
 import scipy.sparse as sp
 
+from .. import ops
 from ..errors import UsageError
-from ..ir.graph import SPIKING_TYPES, WEIGHT_TYPES, Graph
+from ..ir.graph import Graph
 from ..result import Result
 
 
@@ -51,10 +52,16 @@ def _valid_taps(size: int, k: int, stride: int, pad: int, dil: int) -> np.ndarra
 
 
 def fanout(node, in_shape: tuple[int, ...], *, dense: bool) -> np.ndarray:
-    """Synaptic operations each input element causes per step (shape `in_shape`).
+    """Synaptic operations each input element causes per step (shape `in_shape`), by the node's
+    op definition (`neurodeploy.ops`).
 
     `dense` counts every weight (NeuroBench's all-ones copy); otherwise only non-zero weights.
     """
+    return ops.get(node).fanout(node, in_shape, dense)
+
+
+def matrix_fanout(node, in_shape: tuple[int, ...], dense: bool) -> np.ndarray:
+    """Affine / Linear, dense or sparse weight."""
     if sp.issparse(node.weight):
         w = sp.csr_array(node.weight)
         per_in = np.full(w.shape[1], w.shape[0]) if dense else np.bincount(w.indices[w.data != 0],
@@ -62,8 +69,13 @@ def fanout(node, in_shape: tuple[int, ...], *, dense: bool) -> np.ndarray:
         return per_in.astype(np.int64).reshape(in_shape)
     w = np.asarray(node.weight)
     nz = np.ones(w.shape, np.int64) if dense else (w != 0).astype(np.int64)
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        return nz.sum(axis=0).reshape(in_shape)
+    return nz.sum(axis=0).reshape(in_shape)
+
+
+def conv_fanout(node, in_shape: tuple[int, ...], dense: bool) -> np.ndarray:
+    """Conv1d / Conv2d: per input element, the weights of every (output, tap) that reads it."""
+    w = np.asarray(node.weight)
+    nz = np.ones(w.shape, np.int64) if dense else (w != 0).astype(np.int64)
     n = w.ndim - 2
     groups = int(node.groups)
     cout, cin_g = w.shape[:2]
@@ -78,14 +90,16 @@ def fanout(node, in_shape: tuple[int, ...], *, dense: bool) -> np.ndarray:
 
 
 def weight_nodes(graph: Graph) -> list[str]:
-    return [n for n in graph.order if isinstance(graph.nodes[n], WEIGHT_TYPES)]
+    """NeuroBench's connection layers: nodes whose op definition has a `fanout`."""
+    return [n for n in graph.order if ops.get(graph.nodes[n], n).fanout is not None]
 
 
 def activity(graph: Graph, result: Result, name: str, inputs=None) -> np.ndarray:
     """Output of node `name` over the run, (T, B, *shape): its recorded trace, the input array for
     an Input node, or (through Flatten/Output) its predecessor's, reshaped."""
     node = graph.nodes[name]
-    if isinstance(node, SPIKING_TYPES):
+    op = ops.get(node, name)
+    if op.spiking:
         trace = result.spikes.get(name)
     else:
         trace = result.v.get(name, result.spikes.get(name))
@@ -96,7 +110,7 @@ def activity(graph: Graph, result: Result, name: str, inputs=None) -> np.ndarray
 
         return as_batched(np.asarray(inputs), graph.out_shape[name])
     preds = graph.predecessors(name)
-    if isinstance(node, (nir.Flatten, nir.Output)) and len(preds) == 1:
+    if op.identity and len(preds) == 1:
         x = activity(graph, result, preds[0], inputs)
         return x.reshape(x.shape[:2] + tuple(graph.out_shape[name]))
     raise UsageError(f"the activity of node {name!r} was not recorded",

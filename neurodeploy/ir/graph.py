@@ -16,22 +16,35 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from .. import ops
 from ..errors import InvalidModel
 from ..semantics import Semantics
 
-NEURON_TYPES = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I)
-SPIKING_TYPES = (nir.LIF, nir.IF, nir.CubaLIF)
-WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
+def __getattr__(name: str):
+    """NEURON_TYPES (is_neuron), SPIKING_TYPES (spiking), WEIGHT_TYPES (connection layers, with a
+    fanout): classes from the op definitions, for old callers; new code asks `neurodeploy.ops`."""
+    if name == "NEURON_TYPES":
+        return ops.types(is_neuron=True)
+    if name == "SPIKING_TYPES":
+        return ops.types(spiking=True)
+    if name == "WEIGHT_TYPES":
+        return tuple(op.cls for op in ops.definitions() if op.fanout is not None)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
 class Graph:
+    """``ports`` maps an edge to the port of its destination it feeds; an edge not listed feeds
+    the op's default port. Ports named by node fields (`OpDef.port_fields`, e.g. TwoPointCell's
+    ``apical``) are added on construction."""
+
     nodes: dict[str, nir.NIRNode]
     edges: list[tuple[str, str]]
     in_shape: dict[str, tuple[int, ...]]
     out_shape: dict[str, tuple[int, ...]]
     semantics: Semantics = field(default_factory=Semantics)
     metadata: dict = field(default_factory=dict)
+    ports: dict[tuple[str, str], str] = field(default_factory=dict)
     order: list[str] = field(init=False)
     delayed: set[tuple[str, str]] = field(init=False)
 
@@ -40,7 +53,35 @@ class Graph:
             for n in (s, d):
                 if n not in self.nodes:
                     raise InvalidModel(f"edge ({s!r} -> {d!r}) names a node that does not exist", where=n)
+        edges = set(self.edges)
+        for e in self.ports:
+            if e not in edges:
+                raise InvalidModel(f"a port is given for edge {e}, which is not in the graph", where=e[1])
+        implied = ops.field_ports(self.nodes, self.edges)
+        for e, p in implied.items():
+            if self.ports.get(e, p) != p:
+                raise InvalidModel(f"edge {e} is given port {self.ports[e]!r}; the node's fields say {p!r}",
+                                   where=e[1])
+        self.ports = {**self.ports, **implied}
+        ops.check_ports(self.nodes, self.ports)
         self.order, self.delayed = evaluation_order(list(self.nodes), self.edges, self.inputs)
+
+    def port(self, src: str, dst: str) -> str:
+        """The port of `dst` that edge (src, dst) feeds."""
+        return self.ports.get((src, dst)) or ops.get(self.nodes[dst], dst).default_port
+
+    def inputs_by_port(self, name: str) -> dict[str, list[str]]:
+        """Predecessors of `name` per port, every port of its op present (possibly empty)."""
+        out = {p: [] for p in ops.get(self.nodes[name], name).ports}
+        for s in self.predecessors(name):
+            out[self.port(s, name)].append(s)
+        return out
+
+    def port_shapes(self, name: str) -> dict[str, tuple[int, ...]]:
+        """Input shape per port: what its edges deliver (checked equal by `ir.normalize`), the
+        node's input shape for a port without edges."""
+        return {p: tuple(self.out_shape[srcs[0]]) if srcs else tuple(self.in_shape[name])
+                for p, srcs in self.inputs_by_port(name).items()}
 
     @property
     def inputs(self) -> list[str]:
@@ -65,7 +106,8 @@ class Graph:
 
 
 def is_neuron(node) -> bool:
-    return isinstance(node, NEURON_TYPES) or getattr(node, "is_neuron", False)
+    op = ops.find(node)
+    return bool(op and op.is_neuron)
 
 
 def evaluation_order(names: list[str], edges: list[tuple[str, str]], roots: list[str]):

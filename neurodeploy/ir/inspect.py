@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import deque
 
-import nir
 import numpy as np
 from rich.console import Group
 from rich.table import Table
 
+from .. import ops
 from . import dialect, sparse
-from .graph import Graph, is_neuron
+from .graph import Graph
 
 
 def parameter_count(node) -> int:
@@ -22,17 +21,9 @@ def parameter_count(node) -> int:
 
 
 def synapse_count(graph: Graph, name: str) -> int:
-    """Connections a weight node makes (a conv counts each kernel tap it applies). A dense matrix
-    connects every pair (zero weights included); a sparse one only the pairs it stores non-zero."""
-    node = graph.nodes[name]
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        w = node.weight
-        return int(w.count_nonzero()) if sparse.is_sparse(w) else int(w.size)
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        return graph.size(name) * int(math.prod(node.weight.shape[1:]))
-    if isinstance(node, dialect.EGRU):
-        return int(node.W.size + node.R.size)
-    return 0
+    """Connections a weight node makes, by its op definition's `synapses` (0 without one)."""
+    op = ops.get(graph.nodes[name], name)
+    return op.synapses(graph.nodes[name], graph.in_shape[name], graph.out_shape[name]) if op.synapses else 0
 
 
 def cycles(graph: Graph) -> list[list[str]]:
@@ -63,33 +54,29 @@ def _shape(s) -> str:
 
 
 def _kind(node) -> str:
-    flags = []
-    if dialect.is_dialect(node):
-        flags.append("dialect")
-    if is_neuron(node):
-        flags.append("neuron")
-    if getattr(node, "host", False):
-        flags.append("host")
-    return ", ".join(flags)
+    op = ops.get(node)
+    flags = (("dialect", dialect.is_dialect(node)), ("neuron", op.is_neuron), ("host", op.host),
+             ("plastic", op.plastic))
+    return ", ".join(f for f, on in flags if on)
 
 
 def describe(graph: Graph, repairs: list[str] | None = None):
     """A rich renderable (tables) describing `graph`; `repairs` default to the graph's own."""
     repairs = graph.metadata.get("repairs", []) if repairs is None else repairs
     nodes = Table(title="Nodes (evaluation order)")
-    for col in ("name", "type", "in", "out", "params", "kind"):
+    for col in ("name", "type", "in", "out", "params", "kind", "detail"):
         nodes.add_column(col, justify="right" if col == "params" else "left")
     for n in graph.order:
         node = graph.nodes[n]
+        op = ops.get(node, n)
         nodes.add_row(n, dialect.type_name(node), _shape(graph.in_shape[n]), _shape(graph.out_shape[n]),
-                      f"{parameter_count(node):,}", _kind(node))
+                      f"{parameter_count(node):,}", _kind(node), op.summary(node) if op.summary else "")
 
     edges = Table(title="Edges")
-    edges.add_column("from")
-    edges.add_column("to")
-    edges.add_column("")
+    for col in ("from", "to", "port", ""):
+        edges.add_column(col)
     for s, d in graph.edges:
-        edges.add_row(s, d, "delayed (previous step)" if (s, d) in graph.delayed else "")
+        edges.add_row(s, d, graph.ports.get((s, d), ""), "delayed (previous step)" if (s, d) in graph.delayed else "")
 
     parts = [nodes, edges]
     loops = cycles(graph)

@@ -18,6 +18,7 @@ import h5py
 import nir
 import numpy as np
 
+from .. import ops
 from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
 from . import dialect, sparse
 from .flatten import resolve
@@ -32,6 +33,7 @@ MAX_INFLATION = 256
 SMALL_BYTES = 1 << 20
 
 SENTINEL = "neurodeploy_dialect"
+PORTS = "neurodeploy_ports"  # per graph group: (src, dst, port) of edges into a non-default port
 MARKER = "this_file_uses_the_neurodeploy_dialect: read it with neurodeploy.ir.read"
 
 # Stored field -> value kind, for every stock NIR 1.0.8 type. Trailing "?" = optional.
@@ -167,7 +169,9 @@ def build_graph(tree: dict, where: str, repairs: list[str], depth: int, top: boo
         here = f"{where}.{name}" if where else name
         if not isinstance(sub, dict):
             raise InvalidModel("node entry is a dataset, expected a group", where=here)
-        nodes[name] = build_node(sub, here, repairs, depth)
+    _port_fields(tree.get(PORTS), nodes_tree, where)
+    for name, sub in nodes_tree.items():
+        nodes[name] = build_node(sub, f"{where}.{name}" if where else name, repairs, depth)
     if not nodes:
         raise InvalidModel("empty graph: no nodes", where=where or None)
     edges = _edges(tree.get("edges"), nodes, where)
@@ -181,6 +185,39 @@ def _check_sentinel(v) -> None:
         raise UnsupportedNode(f"file uses neurodeploy dialect version {int(v)}; this neurodeploy reads "
                               f"up to version {dialect.VERSION}", where=SENTINEL,
                               hint="upgrade neurodeploy")
+
+
+def _port_fields(raw, nodes_tree: dict, where: str) -> None:
+    """The graph's ``neurodeploy_ports`` rows (src, dst, port) into the destination nodes' port
+    fields (`OpDef.port_fields`, e.g. TwoPointCell ``apical``), where the nested graph keeps them.
+    Files from before ports store those fields directly; they are read as they are."""
+    if raw is None:
+        return
+    if not isinstance(raw, np.ndarray) or raw.dtype != object or raw.ndim != 2 or raw.shape[1] != 3:
+        raise InvalidModel(f"{PORTS!r} must be an (N, 3) array of names (source, destination, port)",
+                           where=where or None)
+    lists: dict[tuple[str, str], list[str]] = {}
+    for s, d, port in raw.tolist():
+        here = f"{where}.{d}" if where else d
+        sub = nodes_tree.get(d)
+        op = ops.find(_node_class(sub.get("type"))) if isinstance(sub, dict) else None
+        if op is None or port not in op.ports:
+            raise InvalidModel(f"port {port!r} of edge ({s!r} -> {d!r}) is not a port of that node", where=here)
+        if port != op.default_port:
+            lists.setdefault((d, op.port_fields[port]), []).append(s)
+    for (d, f), names in lists.items():
+        if f in nodes_tree[d]:
+            raise InvalidModel(f"field {f!r} is stored and also given by {PORTS!r}", where=f"{where}.{d}" if where else d)
+        nodes_tree[d][f] = np.array(names, dtype=object)
+
+
+def _node_class(t):
+    """The class a stored ``type`` string names, or None."""
+    if not isinstance(t, str):
+        return None
+    if t.startswith(dialect.TYPE_PREFIX):
+        return dialect.REGISTRY.get(t[len(dialect.TYPE_PREFIX):])
+    return getattr(nir, t, None) if t in STOCK_FIELDS else None
 
 
 def _edges(raw, nodes: dict, where: str) -> list[tuple[str, str]]:

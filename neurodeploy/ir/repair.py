@@ -8,11 +8,12 @@ Repairs (each reported as one line ``"<node>: what was done"``):
 - a top-level root without an Input gets one, a top-level leaf without an Output gets one (as
   NIR's own type inference does).
 What cannot be repaired raises `InvalidModel` naming the node: shape mismatch along an edge
-(also between the summed inputs of one node), shapes nothing determines, bad dialect references.
+(also between the summed inputs of one port of a node, each port checked on its own), shapes
+nothing determines, bad dialect references. Per-type rules come from the op definitions
+(`neurodeploy.ops`).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
+from .. import budget, ops
 from ..errors import InvalidModel
-from . import dialect
 from .flatten import Flat, flatten
 from .graph import evaluation_order
 from .shapes import Shape, check_size, declared, elementwise_params, fits, output
@@ -56,9 +57,10 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
     top = {n for n in nodes if len(paths[n]) == 1}
     for n in sorted(top):
         node = nodes[n]
-        if isinstance(node, dialect.STDP):
+        if ops.get(node, n).plastic:
             if preds[n] or succs[n]:
-                raise InvalidModel("an STDP rule has no edges; it names its weight node instead", where=n)
+                raise InvalidModel(f"a {type(node).__name__} rule has no edges; it names its weight node "
+                                   f"instead", where=n)
         elif isinstance(node, nir.Input) and not preds[n]:
             shape = declared(node, n)
             if len(shape) > 1 and _leaks(n, shape, nodes, succs):
@@ -75,6 +77,7 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
             add(name, nir.Input(input_type={"input": np.array(decl)}), (name, n),
                 f"added Input {decl} feeding root node {n!r}")
     preds, succs = _adjacency(edges)
+    ports = ops.field_ports(nodes, edges)
 
     ins: dict[str, Shape] = {}
     outs: dict[str, Shape] = {}
@@ -83,10 +86,11 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
     for _ in range(2):  # the second pass reaches nodes fed only by cycle-closing edges
         for n in order:
             node = nodes[n]
-            if n in ins or isinstance(node, dialect.STDP):
+            if n in ins or ops.get(node, n).plastic:
                 continue
             decl = declared(node, n)
-            known = [p for p in preds[n] if p in outs]
+            default = ops.get(node, n).default_port
+            known = sorted((p for p in preds[n] if p in outs), key=lambda p: ports.get((p, n), default) != default)
             if known:
                 shape = outs[known[0]]
                 if not fits(shape, decl):
@@ -105,23 +109,21 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
             outs[n] = check_size(output(nodes[n], ins[n], n), n, "output shape")
 
     for n, node in nodes.items():
-        if n not in ins and not isinstance(node, dialect.STDP):
+        if n not in ins and not ops.get(node, n).plastic:
             raise InvalidModel("cannot infer this node's shape: no input reaches it and its parameters "
                                "do not fix it", where=n)
-    for s, d in edges:
-        if outs[s] != ins[d]:
-            raise _mismatch(d, nodes[d], s, outs[s], ins[d])
-    _check_refs(nodes, preds, ins, outs)
+    _check_ports(nodes, edges, ports, ins, outs)
+    _check_refs(nodes, ins, outs)
 
     for n in sorted(top):
-        if not succs[n] and not isinstance(nodes[n], (nir.Output, dialect.STDP)):
+        if not succs[n] and not isinstance(nodes[n], nir.Output) and not ops.get(nodes[n], n).plastic:
             name = _unique(f"output_{n}", nodes)
             add(name, nir.Output(output_type={"output": np.array(outs[n])}), (n, name),
                 f"added Output {outs[n]} after leaf node {n!r}")
             ins[name] = outs[name] = outs[n]
 
     for n in list(nodes):
-        done = _complete(nodes[n], ins.get(n), outs.get(n))
+        done = _complete(nodes[n], ins.get(n), outs.get(n), where=n)
         if done is not None:
             node, why = done
             if why:
@@ -147,10 +149,28 @@ def _unique(name: str, nodes: dict) -> str:
     return out
 
 
-def _mismatch(n: str, node, pred: str, shape, decl) -> InvalidModel:
+def _mismatch(n: str, node, pred: str, shape, decl, port: str | None = None) -> InvalidModel:
     want = "(" + ", ".join("?" if d is None else str(d) for d in decl) + ("," if len(decl) == 1 else "") + ")"
+    on = f" on port {port!r}" if port else ""
     return InvalidModel(f"shape mismatch: {pred!r} delivers shape {tuple(shape)} but this "
-                        f"{type(node).__name__} node takes {want}", where=n)
+                        f"{type(node).__name__} node takes {want}{on}", where=n)
+
+
+def _check_ports(nodes: dict, edges, ports: dict, ins: dict, outs: dict) -> None:
+    """The edges of each port deliver one shape (they are summed), which fits the node: the
+    default port's is the node's input shape, another port's must fit its declared pattern."""
+    first: dict[tuple[str, str], str] = {}
+    for s, d in edges:
+        op = ops.get(nodes[d], d)
+        port = ports.get((s, d), op.default_port)
+        if port == op.default_port:
+            if outs[s] != ins[d]:
+                raise _mismatch(d, nodes[d], s, outs[s], ins[d], port if len(op.ports) > 1 else None)
+            continue
+        decl = declared(nodes[d], d)
+        other = first.setdefault((d, port), s)
+        if not fits(outs[s], decl) or outs[s] != outs[other]:
+            raise _mismatch(d, nodes[d], s, outs[s], decl if other == s else outs[other], port)
 
 
 def _leaks(name: str, shape: Shape, nodes: dict, succs) -> bool:
@@ -169,39 +189,31 @@ def _leaks(name: str, shape: Shape, nodes: dict, succs) -> bool:
     return False
 
 
-def _check_refs(nodes: dict, preds, ins: dict, outs: dict) -> None:
+def _check_refs(nodes: dict, ins: dict, outs: dict) -> None:
+    """A plastic rule (STDP) names an Affine/Linear node and takes its shapes."""
     for n, node in nodes.items():
-        if isinstance(node, dialect.STDP):
+        if ops.get(node, n).plastic:
             w = nodes.get(node.weight)
             if not isinstance(w, (nir.Affine, nir.Linear)):
-                raise InvalidModel(f"STDP rule names weight node {node.weight!r}, which is not an "
-                                   f"Affine/Linear node of this graph", where=n)
+                raise InvalidModel(f"{type(node).__name__} rule names weight node {node.weight!r}, which is "
+                                   f"not an Affine/Linear node of this graph", where=n)
             ins[n], outs[n] = ins[node.weight], outs[node.weight]
-        elif isinstance(node, dialect.TwoPointCell):
-            missing = [a for a in node.apical if a not in preds[n]]
-            if missing:
-                raise InvalidModel(f"apical inputs {missing} are not predecessors of this cell", where=n)
 
 
-def _complete(node, shape, out):
-    """A copy of `node` with shapes it left open filled in, and the repair note (None if unchanged)."""
-    params = elementwise_params(node)
-    scalars = [p for p in params if np.ndim(getattr(node, p)) == 0]
-    if scalars and shape is not None:
+def _complete(node, shape, out, where=None):
+    """A copy of `node` with shapes it left open filled in, and the repair note (None if unchanged):
+    scalar signal parameters broadcast, then the op definition's own `complete` hook."""
+    op = ops.find(node)
+    if op is None or shape is None:
+        return None
+    scalars = [p for p in op.params if np.ndim(getattr(node, p)) == 0]
+    if scalars:
+        budget.charge(sum(budget.array_bytes(shape, np.asarray(getattr(node, p)).itemsize) for p in scalars),
+                      f"broadcasting scalar {', '.join(scalars)} to shape {shape}", where=where)
         new = dataclasses.replace(node, **{p: np.full(shape, getattr(node, p), dtype=np.asarray(
             getattr(node, p)).dtype) for p in scalars})
         return new, f"broadcast scalar {', '.join(scalars)} to shape {shape}"
-    if isinstance(node, nir.Conv1d) and node.input_shape is None:
-        return dataclasses.replace(node, input_shape=shape[1]), f"inferred input_shape {shape[1]}"
-    if isinstance(node, nir.Conv2d) and node.input_shape is None:
-        return dataclasses.replace(node, input_shape=shape[1:]), f"inferred input_shape {shape[1:]}"
-    if isinstance(node, nir.Flatten) and node.input_type["input"] is None:
-        return dataclasses.replace(node, input_type={"input": np.array(shape)}), f"inferred input_type {shape}"
-    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)) and node.output_type["output"] is None:
-        new = copy.copy(node)  # NIR leaves pool types to graph inference by design: not a repair
-        new.input_type, new.output_type = {"input": np.array(shape)}, {"output": np.array(out)}
-        return new, ""
-    return None
+    return op.complete(node, shape, out) if op.complete else None
 
 
 def repair_nested(graph: nir.NIRGraph, repairs: list[str]) -> nir.NIRGraph:

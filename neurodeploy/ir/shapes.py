@@ -1,6 +1,7 @@
 """Per-node shape rules, batchless (NIR shapes never include the batch dimension).
 
-`declared` is what a node's own parameters say about its input: a full shape, a pattern with
+The rule per node type is its op definition's (`neurodeploy.ops`); the functions below are what
+those definitions are made of. `declared` is what a node's own parameters say about its input: a full shape, a pattern with
 ``None`` wildcards (a conv without ``input_shape`` knows only its channels), or ``None`` when any
 shape is accepted (scalar-parameter neurons, pools of unknown rank). `output` maps an input shape
 to the output shape. Both are pure; repairs live in `neurodeploy.ir.repair`.
@@ -12,8 +13,8 @@ import math
 import nir
 import numpy as np
 
+from .. import ops
 from ..errors import InvalidModel, UnsupportedNode
-from . import dialect
 
 # Largest number of elements we accept in one array or one node's signal: 2**28 (256 Mi, 1 GiB of
 # float32). The largest seed model matrix (SpikeGPT 216M head, 50277 x 768) is 38.6 Mi elements.
@@ -22,6 +23,8 @@ MAX_ELEMENTS = 2**28
 Shape = tuple[int, ...]
 Pattern = tuple  # ints and None wildcards
 
+# Stock types whose parameters all have the signal's shape (the reader's field lists and the op
+# definitions' `params` both come from here).
 NEURON_PARAMS = {
     nir.I: ("r",),
     nir.IF: ("r", "v_threshold", "v_reset"),
@@ -34,12 +37,12 @@ NEURON_PARAMS = {
     nir.Delay: ("delay",),
     nir.Threshold: ("threshold",),
 }
-POOLS = (nir.SumPool2d, nir.AvgPool2d)
 
 
 def elementwise_params(node) -> tuple[str, ...]:
     """Parameter names of a node whose parameters all have the neuron (signal) shape."""
-    return NEURON_PARAMS.get(type(node), ())
+    op = ops.find(node)
+    return op.params if op else ()
 
 
 def check_size(shape, where: str, what: str = "shape") -> Shape:
@@ -77,39 +80,74 @@ def conv_weight_channels(node, where: str) -> tuple[int, int]:
 
 
 def declared(node, where: str) -> Pattern | None:
-    if isinstance(node, nir.Input):
-        return tuple(int(s) for s in node.input_type["input"])
-    if isinstance(node, nir.Output):
-        return tuple(int(s) for s in node.output_type["output"])
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        if node.weight.ndim != 2:
-            raise UnsupportedNode(f"weight must be a matrix (out, in), got shape {node.weight.shape}",
-                                  where=where)
-        return (node.weight.shape[1],)
-    params = elementwise_params(node)
-    if params:
-        shapes = {np.shape(getattr(node, p)) for p in params}
-        return None if shapes == {()} else shapes.pop()
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        cin, _ = conv_weight_channels(node, where)
-        nsp = 1 if isinstance(node, nir.Conv1d) else 2
-        if node.weight.ndim != 2 + nsp:
-            raise InvalidModel(f"weight must have {2 + nsp} dims, got shape {node.weight.shape}", where=where)
-        if node.input_shape is None:
-            return (cin,) + (None,) * nsp
-        return (cin,) + tuple(int(s) for s in np.atleast_1d(node.input_shape))
-    if isinstance(node, POOLS):
-        return (None, None, None)
-    if isinstance(node, nir.Flatten):
-        t = node.input_type["input"]
-        return None if t is None else tuple(int(s) for s in t)
-    if isinstance(node, dialect.STDP):
-        return None
-    if dialect.is_dialect(node):
-        return tuple(int(s) for s in node.input_type["input"])
+    """What `node`'s parameters say about its input shape (on every port), from its op definition."""
     if isinstance(node, nir.NIRGraph):
         raise InvalidModel("nested graph reached shape inference unflattened", where=where)
-    raise UnsupportedNode(f"no shape rule for node type {type(node).__name__}", where=where)
+    op = ops.get(node, where)
+    if op.declared is None:
+        raise UnsupportedNode(f"no shape rule for node type {op.name}", where=where)
+    return op.declared(node, where)
+
+
+def output(node, shape: Shape, where: str) -> Shape:
+    """Output shape of `node` for input `shape` (already checked against `declared`)."""
+    return ops.get(node, where).output(node, shape, where)
+
+
+# --- shape rules the op definitions (neurodeploy.ops.stock, .extensions) are made of -----------
+
+def input_declared(node, where: str) -> Pattern:
+    return tuple(int(s) for s in node.input_type["input"])
+
+
+def output_declared(node, where: str) -> Pattern:
+    return tuple(int(s) for s in node.output_type["output"])
+
+
+def matrix_declared(node, where: str) -> Pattern:
+    if node.weight.ndim != 2:
+        raise UnsupportedNode(f"weight must be a matrix (out, in), got shape {node.weight.shape}",
+                              where=where)
+    return (node.weight.shape[1],)
+
+
+def matrix_output(node, shape: Shape, where: str) -> Shape:
+    return (node.weight.shape[0],)
+
+
+def params_declared(node, where: str) -> Pattern | None:
+    """Neurons and element-wise nodes: the shape of their parameters (None if all scalars)."""
+    shapes = {np.shape(getattr(node, p)) for p in elementwise_params(node)}
+    return None if shapes == {()} else shapes.pop()
+
+
+def conv_declared(node, where: str, nsp: int) -> Pattern:
+    """Conv1d (`nsp` = 1 spatial dim) and Conv2d (2)."""
+    cin, _ = conv_weight_channels(node, where)
+    if node.weight.ndim != 2 + nsp:
+        raise InvalidModel(f"weight must have {2 + nsp} dims, got shape {node.weight.shape}", where=where)
+    if node.input_shape is None:
+        return (cin,) + (None,) * nsp
+    return (cin,) + tuple(int(s) for s in np.atleast_1d(node.input_shape))
+
+
+def pool_declared(node, where: str) -> Pattern:
+    return (None, None, None)
+
+
+def flatten_declared(node, where: str) -> Pattern | None:
+    t = node.input_type["input"]
+    return None if t is None else tuple(int(s) for s in t)
+
+
+def typed_declared(node, where: str) -> Pattern | None:
+    """Dialect nodes: the input type their __post_init__ set (None: filled in by inference)."""
+    t = node.input_type["input"]
+    return None if t is None else tuple(int(s) for s in t)
+
+
+def typed_output(node, shape: Shape, where: str) -> Shape:
+    return tuple(int(s) for s in node.output_type["output"])
 
 
 def _conv_out(n: int, k: int, s: int, p, d: int, where: str) -> int:
@@ -129,33 +167,29 @@ def _conv_out(n: int, k: int, s: int, p, d: int, where: str) -> int:
     return out
 
 
-def output(node, shape: Shape, where: str) -> Shape:
-    """Output shape of `node` for input `shape` (already checked against `declared`)."""
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        return (node.weight.shape[0],)
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        nsp = len(shape) - 1
-        _, cout = conv_weight_channels(node, where)
-        ks = node.weight.shape[2:]
-        pad = node.padding
-        pads = [pad] * nsp if isinstance(pad, str) or np.ndim(pad) == 0 else list(pad)
-        strides = np.broadcast_to(node.stride, (nsp,))
-        dil = np.broadcast_to(node.dilation, (nsp,))
-        if len(pads) != nsp:
-            raise InvalidModel(f"padding {pad} does not match {nsp} spatial dims", where=where)
-        return (cout,) + tuple(_conv_out(n, int(k), int(s), p, int(d), where)
-                               for n, k, s, p, d in zip(shape[1:], ks, strides, pads, dil))
-    if isinstance(node, POOLS):
-        k = _pair(node.kernel_size, "kernel_size", where)
-        s = _pair(k if node.stride is None else node.stride, "stride", where)
-        p = _pair(node.padding, "padding", where)
-        return (shape[0],) + tuple(_conv_out(n, ki, si, pi, 1, where)
-                                   for n, ki, si, pi in zip(shape[1:], k, s, p))
-    if isinstance(node, nir.Flatten):
-        return flatten_shape(shape, int(node.start_dim), int(node.end_dim), where)
-    if dialect.is_dialect(node) and not isinstance(node, dialect.STDP):
-        return tuple(int(s) for s in node.output_type["output"])
-    return tuple(shape)  # Input, Output, neurons, element-wise nodes
+def conv_output(node, shape: Shape, where: str) -> Shape:
+    nsp = len(shape) - 1
+    _, cout = conv_weight_channels(node, where)
+    ks = node.weight.shape[2:]
+    pad = node.padding
+    pads = [pad] * nsp if isinstance(pad, str) or np.ndim(pad) == 0 else list(pad)
+    strides = np.broadcast_to(node.stride, (nsp,))
+    dil = np.broadcast_to(node.dilation, (nsp,))
+    if len(pads) != nsp:
+        raise InvalidModel(f"padding {pad} does not match {nsp} spatial dims", where=where)
+    return (cout,) + tuple(_conv_out(n, int(k), int(s), p, int(d), where)
+                           for n, k, s, p, d in zip(shape[1:], ks, strides, pads, dil))
+
+
+def pool_output(node, shape: Shape, where: str) -> Shape:
+    k = _pair(node.kernel_size, "kernel_size", where)
+    s = _pair(k if node.stride is None else node.stride, "stride", where)
+    p = _pair(node.padding, "padding", where)
+    return (shape[0],) + tuple(_conv_out(n, ki, si, pi, 1, where) for n, ki, si, pi in zip(shape[1:], k, s, p))
+
+
+def flatten_output(node, shape: Shape, where: str) -> Shape:
+    return flatten_shape(shape, int(node.start_dim), int(node.end_dim), where)
 
 
 def flatten_shape(shape: Shape, start: int, end: int, where: str) -> Shape:

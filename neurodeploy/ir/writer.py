@@ -7,10 +7,12 @@ field whose name is the message, so stock ``nir.read`` stops at it with
 ``TypeError: ... unexpected keyword argument 'this_file_uses_the_neurodeploy_dialect: read it with
 neurodeploy.ir.read'`` instead of a bare AssertionError on the first dialect node. A sparse
 ``Affine``/``Linear`` weight (`neurodeploy.ir.sparse`) is stored as a CSR group that stock nir
-cannot read either, so it marks the file the same way.
+cannot read either, so it marks the file the same way. Edge ports are stored per graph group as
+``neurodeploy_ports`` (rows src, dst, port; docs/dialect.md, "Ports"), not as node fields.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -19,10 +21,11 @@ import h5py
 import nir
 import numpy as np
 
+from .. import ops
 from ..errors import InvalidModel, UsageError
 from . import dialect, sparse
 from .graph import Graph
-from .reader import MARKER, SENTINEL
+from .reader import MARKER, PORTS, SENTINEL
 
 
 COMPRESS_MAX_BYTES = 1 << 20
@@ -32,7 +35,7 @@ def write(path: str | Path, graph: nir.NIRGraph | Graph) -> None:
     """Write `graph` (a nested `nir.NIRGraph`, or a normalized `Graph`, stored flat) to `path`."""
     if isinstance(graph, Graph):
         md = {k: v for k, v in graph.metadata.items() if k not in ("repairs", "source")}
-        graph = nir.NIRGraph(nodes=dict(graph.nodes), edges=list(graph.edges), metadata=md,
+        graph = nir.NIRGraph(nodes=_with_port_fields(graph), edges=list(graph.edges), metadata=md,
                              type_check=False)
     if not isinstance(graph, nir.NIRGraph):
         raise UsageError(f"write expects a nir.NIRGraph or a neurodeploy Graph, got {type(graph).__name__}")
@@ -57,10 +60,25 @@ def _uses_dialect(graph: nir.NIRGraph) -> bool:
                for n in graph.nodes.values())
 
 
+def _with_port_fields(graph: Graph) -> dict:
+    """The nodes, their port fields (`OpDef.port_fields`) set from `Graph.ports`."""
+    nodes = dict(graph.nodes)
+    for n, node in nodes.items():
+        fields = ops.get(node, n).port_fields
+        if fields:
+            by_port = graph.inputs_by_port(n)
+            nodes[n] = dataclasses.replace(node, **{f: tuple(by_port[p]) for p, f in fields.items()})
+    return nodes
+
+
 def _graph(group: h5py.Group, graph: nir.NIRGraph, where: str, sentinel: bool = False) -> None:
     group.create_dataset("type", data="NIRGraph", dtype=h5py.string_dtype())
     edges = np.array(graph.edges, dtype=object).reshape(-1, 2)
     group.create_dataset("edges", data=edges, dtype=h5py.string_dtype())
+    ports = ops.field_ports(graph.nodes, graph.edges)
+    if ports:  # in the order of the edges, so that a rewrite is byte-identical
+        rows = [(s, d, ports[(s, d)]) for s, d in graph.edges if (s, d) in ports]
+        group.create_dataset(PORTS, data=np.array(rows, dtype=object), dtype=h5py.string_dtype())
     nodes = group.create_group("nodes", track_order=sentinel or None)
     if sentinel:
         s = nodes.create_group(SENTINEL)
@@ -82,6 +100,8 @@ def _graph(group: h5py.Group, graph: nir.NIRGraph, where: str, sentinel: bool = 
 def _node_dict(node, where: str) -> dict:
     d = node.to_dict()
     d["type"] = dialect.type_name(node)
+    for f in ops.get(node, where).port_fields.values():  # stored as the graph's ports instead
+        del d[f]
     for k, v in d.items():
         if sparse.is_sparse(v):
             if not (isinstance(node, sparse.TYPES) and k == "weight"):

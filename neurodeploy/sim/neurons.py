@@ -27,14 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nir
 import numpy as np
 
 from ..errors import InvalidModel
 from ..semantics import Semantics
-
-SPIKING = (nir.LIF, nir.IF, nir.CubaLIF)
-
 
 def _param(node, field, shape, dtype=np.float64, default=None):
     val = getattr(node, field, None)
@@ -79,38 +75,51 @@ class Coefficients:
         return self.theta is not None
 
 
-def discretise(name: str, node, shape: tuple, sem: Semantics) -> Coefficients:
-    """The update coefficients of neuron `node` (table in the module docstring), float64."""
-    dt, integ = sem.dt, sem.integrator
+def leaky(name: str, node, shape: tuple, sem: Semantics) -> dict:
+    """LI, LIF: the first row of the table."""
+    a_m, f = _decay(name, _param(node, "tau", shape), sem.dt, sem.integrator, "tau")
+    return dict(a_m=a_m, c=f * _param(node, "v_leak", shape, default=0.0), k_x=f * _param(node, "r", shape))
+
+
+def integrator(name: str, node, shape: tuple, sem: Semantics) -> dict:
+    """I, IF: no leak, exact for a held input under both integrators."""
+    return dict(a_m=np.ones(shape), k_x=sem.dt * _param(node, "r", shape))
+
+
+def current_based(name: str, node, shape: tuple, sem: Semantics) -> dict:
+    """CubaLI, CubaLIF: the coupled synaptic current and membrane."""
     p = lambda f, d=None: _param(node, f, shape, default=d)  # noqa: E731
-    a_s = g_s = k_i = None
-    c = 0.0
-    if isinstance(node, (nir.LI, nir.LIF)):
-        a_m, f = _decay(name, p("tau"), dt, integ, "tau")
-        c, k_x = f * p("v_leak", 0.0), f * p("r")
-    elif isinstance(node, (nir.I, nir.IF)):
-        a_m, k_x = np.ones(shape), dt * p("r")
-    elif isinstance(node, (nir.CubaLI, nir.CubaLIF)):
-        ts, tm, r, w_in = p("tau_syn"), p("tau_mem"), p("r"), p("w_in", 1.0)
-        a_s, f_s = _decay(name, ts, dt, integ, "tau_syn")
-        a_m, f_m = _decay(name, tm, dt, integ, "tau_mem")
-        g_s, c = f_s * w_in, f_m * p("v_leak", 0.0)
-        if integ == "exact":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                q = np.where(np.isclose(ts, tm, rtol=1e-9, atol=0), dt / tm * a_m,
-                             ts / (ts - tm) * (a_s - a_m))
-            k_i, k_x = r * q, r * w_in * (1.0 - a_m - q)
-        else:
-            k_i, k_x = f_m * r * a_s, f_m * r * g_s
+    dt, integ = sem.dt, sem.integrator
+    ts, tm, r, w_in = p("tau_syn"), p("tau_mem"), p("r"), p("w_in", 1.0)
+    a_s, f_s = _decay(name, ts, dt, integ, "tau_syn")
+    a_m, f_m = _decay(name, tm, dt, integ, "tau_mem")
+    g_s, c = f_s * w_in, f_m * p("v_leak", 0.0)
+    if integ == "exact":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(np.isclose(ts, tm, rtol=1e-9, atol=0), dt / tm * a_m, ts / (ts - tm) * (a_s - a_m))
+        k_i, k_x = r * q, r * w_in * (1.0 - a_m - q)
     else:
+        k_i, k_x = f_m * r * a_s, f_m * r * g_s
+    return dict(a_m=a_m, c=c, k_x=k_x, a_s=a_s, g_s=g_s, k_i=k_i)
+
+
+def discretise(name: str, node, shape: tuple, sem: Semantics) -> Coefficients:
+    """The update coefficients of neuron `node` (table in the module docstring), float64; the
+    rule per type is its op definition's `discretise` (`neurodeploy.ops.stock`)."""
+    from .. import ops
+
+    op = ops.find(node)
+    if op is None or op.discretise is None:
         raise InvalidModel(f"{type(node).__name__} is not a neuron type", where=name)
+    co = op.discretise(name, node, shape, sem)
     arr = lambda a: None if a is None else np.broadcast_to(np.asarray(a, np.float64), shape)  # noqa: E731
+    c = co.get("c")
     theta = v_reset = None
-    if isinstance(node, SPIKING):
-        theta = p("v_threshold")
-        v_reset = p("v_reset", 0.0) if sem.reset == "v_reset" else np.zeros(shape)
-    return Coefficients(arr(a_m), arr(k_x), arr(c) if np.any(c) else None, arr(a_s), arr(g_s), arr(k_i),
-                        arr(theta), arr(v_reset))
+    if op.spiking:
+        theta = _param(node, "v_threshold", shape)
+        v_reset = _param(node, "v_reset", shape, default=0.0) if sem.reset == "v_reset" else np.zeros(shape)
+    return Coefficients(arr(co["a_m"]), arr(co["k_x"]), arr(c) if c is not None and np.any(c) else None,
+                        arr(co.get("a_s")), arr(co.get("g_s")), arr(co.get("k_i")), arr(theta), arr(v_reset))
 
 
 class Neuron:
@@ -121,7 +130,7 @@ class Neuron:
         cast = lambda a: None if a is None else np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
         self.a_m, self.k_x, self.a_s, self.g_s, self.k_i = map(cast, (co.a_m, co.k_x, co.a_s, co.g_s, co.k_i))
         self.c = cast(co.c)
-        self.spiking = isinstance(node, SPIKING)
+        self.spiking = co.spiking
         self.v = np.zeros((batch,) + tuple(shape), dtype=dtype)
         self.i = np.zeros_like(self.v) if co.a_s is not None else None
         if self.spiking:

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import nir
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InvalidModel, UnsupportedNode
 from .scatter import GEMM_CALL, scatter
-
-POOL_TYPES = (nir.SumPool2d, nir.AvgPool2d)
 
 
 class Fan(NamedTuple):
@@ -32,25 +29,36 @@ class Fan(NamedTuple):
 
 
 def make(name: str, node, in_shape: tuple, out_shape: tuple, dtype):
-    """Return (fn, Fan or None) for a stateless node."""
-    if isinstance(node, (nir.Input, nir.Output)):
-        return (lambda x: x), None
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        return _dense(name, node, dtype)
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        return _conv(name, node, in_shape, out_shape, dtype)
-    if isinstance(node, POOL_TYPES):
-        return _pool(name, node, in_shape, out_shape, dtype)
-    if isinstance(node, nir.Flatten):
-        return (lambda x: x.reshape((x.shape[0],) + tuple(out_shape))), None
-    if isinstance(node, nir.Scale):
-        s = np.asarray(node.scale, dtype=dtype)
-        return (lambda x: x * s), None
-    if isinstance(node, nir.Threshold):
-        th = np.asarray(node.threshold, dtype=dtype)
-        return (lambda x: (x > th).astype(dtype)), None
-    raise UnsupportedNode(f"node type {type(node).__name__} is not supported by the reference simulator",
-                          where=name)
+    """Return (fn, Fan or None) for a stateless node, from its op definition."""
+    from .. import ops
+
+    op = ops.get(node, name)
+    if op.stateless is None:
+        raise UnsupportedNode(f"{op.name} is not a stateless op", where=name)
+    return op.stateless(name, node, in_shape, out_shape, dtype)
+
+
+def identity(name, node, in_shape, out_shape, dtype):
+    return (lambda x: x), None
+
+
+def reshape(name, node, in_shape, out_shape, dtype):
+    return (lambda x: x.reshape((x.shape[0],) + tuple(out_shape))), None
+
+
+def scale(name, node, in_shape, out_shape, dtype):
+    s = np.asarray(node.scale, dtype=dtype)
+    return (lambda x: x * s), None
+
+
+def threshold(name, node, in_shape, out_shape, dtype):
+    th = np.asarray(node.threshold, dtype=dtype)
+    return (lambda x: (x > th).astype(dtype)), None
+
+
+def matrix(name, node, in_shape, out_shape, dtype):
+    """Affine / Linear (dense or scipy.sparse weight)."""
+    return _dense(name, node, dtype)
 
 
 def _dense(name, node, dtype):
@@ -61,7 +69,7 @@ def _dense(name, node, dtype):
         raise UnsupportedNode(f"{type(node).__name__} weight with {w.ndim} dimensions (only 2-D is supported)",
                               where=name)
     wt = np.ascontiguousarray(w.T)
-    b = np.asarray(node.bias, dtype=dtype) if isinstance(node, nir.Affine) else None
+    b = None if getattr(node, "bias", None) is None else np.asarray(node.bias, dtype=dtype)
     fan = Fan(np.count_nonzero(w, axis=0).astype(np.int64), int(w.size))
 
     def dense(x):
@@ -79,7 +87,7 @@ def _sparse(name, node, dtype):
         raise UnsupportedNode(f"sparse weight with {node.weight.ndim} dimensions (only 2-D is supported)",
                               where=name)
     w = sp.csr_array(node.weight, dtype=dtype)
-    b = np.asarray(node.bias, dtype=dtype) if isinstance(node, nir.Affine) else None
+    b = None if getattr(node, "bias", None) is None else np.asarray(node.bias, dtype=dtype)
     fan = Fan(np.bincount(w.indices[w.data != 0], minlength=w.shape[1]).astype(np.int64),
               int(w.shape[0]) * int(w.shape[1]))
 
@@ -134,7 +142,7 @@ def _footprint(counts, in_spatial, out_spatial, kernel, stride, dilation, pads):
     return fan[(slice(None),) + crop]
 
 
-def _conv(name, node, in_shape, out_shape, dtype):
+def conv(name, node, in_shape, out_shape, dtype):
     w = np.asarray(node.weight, dtype=dtype)
     nd = w.ndim - 2
     kernel, groups = w.shape[2:], int(node.groups)
@@ -149,7 +157,7 @@ def _conv(name, node, in_shape, out_shape, dtype):
     sparse = scatter(w, groups, in_shape[1:], out_shape[1:], stride, dilation, pads)
     shape = tuple(out_shape)
 
-    def conv(x):
+    def convolve(x):
         events = None if sparse is None else sparse.events(x, dense.cost(len(x)))  # None: dense is cheaper
         y = dense(x) if events is None else sparse(x, events).reshape((len(x),) + shape)
         return y + b
@@ -158,7 +166,7 @@ def _conv(name, node, in_shape, out_shape, dtype):
     counts = nz.reshape((cin,) + tuple(kernel))
     geometry = (in_shape[1:], out_shape[1:], kernel, stride, dilation, pads)
     every = _footprint(np.full_like(counts, cout // groups), *geometry)
-    return conv, Fan(_footprint(counts, *geometry).ravel(), int(every.sum()))
+    return convolve, Fan(_footprint(counts, *geometry).ravel(), int(every.sum()))
 
 
 class Im2col:
@@ -217,19 +225,20 @@ def _taps(kernel, stride, dilation, out_spatial):
             for tap in np.ndindex(*kernel)]
 
 
-def _pool(name, node, in_shape, out_shape, dtype):
+def pool(name, node, in_shape, out_shape, dtype, average: bool = False):
+    """SumPool2d, or AvgPool2d with `average`."""
     kernel = _pairs(node.kernel_size, 2)
     stride, pads = _pairs(node.stride, 2), _padding(node.padding, kernel, (1, 1), 2)
-    scale = np.asarray(1.0 / np.prod(kernel), dtype=dtype) if isinstance(node, nir.AvgPool2d) else None
+    factor = np.asarray(1.0 / np.prod(kernel), dtype=dtype) if average else None
     slices = _taps(kernel, stride, (1, 1), out_shape[1:])
 
-    def pool(x):  # window sum as one strided slice per tap (a few adds, no window view)
+    def window_sum(x):  # one strided slice per tap (a few adds, no window view)
         x = _pad(x, pads, 2)
         y = x[(Ellipsis,) + slices[0]].copy()
         for sl in slices[1:]:
             y += x[(Ellipsis,) + sl]
-        return y * scale if scale is not None else y
+        return y * factor if factor is not None else y
 
     counts = np.ones((int(in_shape[0]),) + kernel, dtype=np.int64)
     fan = _footprint(counts, in_shape[1:], out_shape[1:], kernel, stride, (1, 1), pads).ravel()
-    return pool, Fan(fan, int(fan.sum()))
+    return window_sum, Fan(fan, int(fan.sum()))

@@ -1,0 +1,72 @@
+"""Plasticity in the reference: a learning rule (the dialect's STDP) acting on a weight node.
+
+What the rule sees (docs/dialect.md, "STDP"), per step t and per batch sample:
+- pre = the weight node's input at step t (the sum of its incoming edges), (B, in);
+- post = the output at step t of the node the weight node feeds; that node must be the weight
+  node's only successor and a spiking neuron (anything else is ambiguous: `InvalidModel`);
+- after every node of step t ran, ``STDPState.step(pre, post)`` returns the weights (B, out, in);
+  the weight node uses them from step t+1. Each sample learns on its own copy of the weights.
+The weight node's synaptic events count every synapse of an active input (plastic weights are
+all stored, whatever their value).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidModel, UnsupportedNode
+from ..ir import sparse
+from ..ir.graph import Graph
+from .ops import Fan
+
+
+class Rule:
+    """One learning rule with the per-sample weights of the node it modifies."""
+
+    def __init__(self, name: str, graph: Graph, batch: int, dtype):
+        from ..ops.extensions import dynamics
+
+        node = graph.nodes[name]
+        w = graph.nodes[node.weight]
+        w0 = np.asarray(w.weight, dtype=dtype)
+        self.name, self.shape = name, (batch,) + w0.shape
+        self.state = dynamics("STDP", name)(name, node, w0, graph.semantics, batch, dtype)
+        self.w = np.ascontiguousarray(np.broadcast_to(w0, self.shape))
+        self.b = None if getattr(w, "bias", None) is None else np.asarray(w.bias, dtype=dtype)
+        self.pre = np.zeros((batch, w0.shape[1]), dtype)
+        self.fan = Fan(np.full(w0.shape[1], w0.shape[0], np.int64), int(w0.size))
+
+    def fn(self, x: np.ndarray) -> np.ndarray:
+        """The weight node's step: y[b] = W[b] x[b] (+ bias), remembering x as the pre signal."""
+        np.copyto(self.pre, x.reshape(self.pre.shape))
+        y = np.matmul(self.w, self.pre[:, :, None])[:, :, 0]
+        if self.b is not None:
+            y += self.b
+        return y
+
+    def update(self, post: np.ndarray) -> np.ndarray:
+        self.w = np.asarray(self.state.step(self.pre, post.reshape(len(post), -1)))
+        return self.w
+
+    def counters(self) -> dict:
+        return dict(self.state.counters()) if hasattr(self.state, "counters") else {}
+
+
+def rules(graph: Graph, defs: dict, batch: int, dtype) -> dict[str, Rule]:
+    """Weight node -> the rule acting on it, after checking the graph makes pre and post clear."""
+    out: dict[str, Rule] = {}
+    for n in graph.order:
+        if not defs[n].plastic:
+            continue
+        w = graph.nodes[n].weight
+        if w in out:
+            raise InvalidModel(f"weight node {w!r} already has the learning rule {out[w].name!r}; one rule "
+                               f"per weight node", where=n)
+        if sparse.is_sparse(graph.nodes[w].weight):
+            raise UnsupportedNode(f"learning on the sparse weight of {w!r} is not supported by the reference",
+                                  where=n, hint="store that weight dense")
+        succ = graph.successors(w)
+        if len(succ) != 1 or not defs[succ[0]].spiking or graph.out_shape[succ[0]] != graph.out_shape[w]:
+            raise InvalidModel(f"the post-synaptic spikes of {w!r} are ambiguous: it must feed exactly one "
+                               f"spiking neuron node of its output shape (it feeds {succ})", where=n)
+        out[w] = Rule(n, graph, batch, dtype)
+    return out
