@@ -179,7 +179,7 @@ def fidelity(tmp: Path) -> list[str]:
     for w in sorted(quant["per_neuron"], key=int):
         qn, ql = quant["per_neuron"][w], quant["per_layer"][w]
         lines.append(f"| {w} | {ql['rel_rms_error']:.4f} | {qn['rel_rms_error']:.4f} | "
-                     f"{qn['w_scale_min']:.0f}-{qn['w_scale_max']:.0f} |")
+                     f"{qn['scale_min']:.0f}-{qn['scale_max']:.0f} |")
     lines += ["", "Spike agreement per neuron layer, per (sample, step, neuron):", "",
               "| neuron layer | " + " | ".join(modes) + " |", "|---|---|---|"]
     for n in layers:

@@ -1,0 +1,117 @@
+"""SpiNNaker 2 on the shared lowering core: the exact CubaLIF, the simulator's own convolution,
+recording named nodes, and hardware numbers read from the target file."""
+from __future__ import annotations
+
+import json
+
+import nir
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurodeploy import backend as bk
+from neurodeploy import targets as tg
+from neurodeploy.backends.spinnaker2.simulator import mla_synapses
+from neurodeploy.errors import ResourceExceeded, UnsupportedSemantics
+from neurodeploy.ir.graph import Graph
+from neurodeploy.semantics import Semantics
+from neurodeploy.sim.reference import simulate
+
+N_IN, N, T, DT, TS, TM = 20, 8, 60, 1e-3, 3e-3, 5e-3
+
+
+def cuba_graph(integrator="exact", threshold=1e6) -> Graph:
+    rng = np.random.default_rng(0)
+    w = rng.integers(-15, 16, (N, N_IN)).astype(np.float32)
+    w[:, 0] = 15  # every row's largest |w| is 15 = the 4-bit word's range: tap 0 is exact
+    nodes = {"in": nir.Input(input_type={"input": np.array([N_IN])}), "w": nir.Linear(weight=w),
+             "c": nir.CubaLIF(tau_syn=np.full(N, TS), tau_mem=np.full(N, TM), r=np.ones(N), v_leak=np.zeros(N),
+                              v_threshold=np.full(N, threshold), w_in=np.ones(N)),
+             "out": nir.Output(output_type={"output": np.array([N])})}
+    sh = {"in": (N_IN,), "w": (N,), "c": (N,), "out": (N,)}
+    return Graph(nodes, [("in", "w"), ("w", "c"), ("c", "out")], dict(sh, w=(N_IN,)), sh,
+                 semantics=Semantics(dt=DT, integrator=integrator))
+
+
+def spikes(seed=1) -> np.ndarray:
+    return (np.random.default_rng(seed).random((T, 2, N_IN)) < 0.3).astype(np.float32)
+
+
+def test_exact_cubalif_follows_the_coupled_solution(tmp_path):
+    """The reference's exact CubaLIF (coupled current/voltage solution) against the chip's two-tap
+    mapping; the old one-tap mapping (current, then v with gain 1 - a_m) is shown to be 3x further off."""
+    g, x = cuba_graph(), spikes()
+    art = bk.compile(g, "spinnaker2", tmp_path / "a", options={"conn_delay": "1", "steps": str(T)})
+    v_ref = simulate(g, x, record=["c"]).v["c"]
+    err = np.abs(bk.run(art.path, x, record=["out"]).v["out"] - v_ref).max() / np.abs(v_ref).max()
+    a_s, a_m = np.exp(-DT / TS), np.exp(-DT / TM)
+    i, v, one_tap = np.zeros((2, N)), np.zeros((2, N)), []
+    for t in range(T):
+        i = a_s * i + (1 - a_s) * (x[t] @ np.asarray(g.nodes["w"].weight, np.float64).T)
+        v = a_m * v + (1 - a_m) * i
+        one_tap.append(v)
+    err_one = np.abs(np.array(one_tap) - v_ref).max() / np.abs(v_ref).max()
+    assert err < 0.03 and err_one > 3 * err, (err, err_one)
+    projs = {p["name"]: p for p in art.manifest["spinnaker2"]["projections"]}
+    assert (projs["w"]["delay"], projs["w@tap1"]["delay"]) == (1, 2)
+
+
+def test_exact_cubalif_without_delays_is_refused(tmp_path):
+    with pytest.raises(UnsupportedSemantics, match="CubaLIF") as e:
+        bk.compile(cuba_graph(), "spinnaker2", tmp_path / "a")
+    assert e.value.where == "c" and "conn_delay" in str(e.value)
+    bk.compile(cuba_graph("euler"), "spinnaker2", tmp_path / "b")  # one tap is exact under Euler
+
+
+@pytest.mark.parametrize("pool,stride,pad", [(1, 1, 1), (2, 1, 0), (2, 2, 1)])
+def test_simulator_convolution_is_torch(pool, stride, pad):
+    rng = np.random.default_rng(2)
+    ci, co, h = 2, 3, 8
+    kernel = rng.integers(-3, 4, (ci, co, 3, 3)).astype(np.int8)  # MLA order (in_c, out_c, kh, kw)
+    x = rng.normal(size=(ci, h, h))
+    want = F.conv2d(F.avg_pool2d(torch.tensor(x[None]), pool) * pool * pool,
+                    torch.tensor(kernel.swapaxes(0, 1), dtype=torch.float64), stride=stride, padding=pad)[0].numpy()
+    p = {"in_height": h, "in_width": h, "pool_y": pool, "pool_x": pool, "stride_y": stride, "stride_x": stride,
+         "pad_top": pad, "pad_left": pad, "out_height": want.shape[1], "out_width": want.shape[2], "out_offset": 5}
+    n = want.size - 7  # a slice of output atoms 5 .. size - 2
+    tgt, col, w = mla_synapses(kernel, p, n)
+    got = np.bincount(tgt, w * x.ravel()[col], minlength=n)
+    assert np.allclose(got, want.ravel()[5:5 + n])
+
+
+def test_record_named_nodes(tmp_path):
+    g = cuba_graph("euler", threshold=20.0)
+    art = bk.compile(g, "spinnaker2", tmp_path / "a", options={"record": "in,c", "steps": str(T)})
+    pops = {p["name"]: p for p in art.json("runspec.json")["populations"]}
+    assert pops["in"]["record_spikes"] and pops["c"]["record_v"] and not pops["in"]["record_v"]
+    res = bk.run(art.path, spikes(), record=["c"])
+    assert res.spikes["c"].shape == (T, 2, N) and res.v["c"].shape == (T, 2, N)
+    assert art.json("runspec.json")["steps"] == T
+
+
+def test_hardware_numbers_come_from_the_target_file(tmp_path):
+    text = (tg.TARGETS_DIR / "spinnaker2.toml").read_text()
+    assert 'weight_max_int8 = { value = 127' in text and 'router_qpe_y = { value = 3' in text
+    own = tmp_path / "s2-variant.toml"
+    own.write_text(text.replace('weight_max_int8 = { value = 127', 'weight_max_int8 = { value = 63')
+                   .replace('router_qpe_y = { value = 3', 'router_qpe_y = { value = 4')
+                   .replace('default_tick = { value = 1e-3', 'default_tick = { value = 2e-3'))
+    g = cuba_graph("euler", threshold=20.0)
+    art = bk.compile(g, str(own), tmp_path / "a")
+    spec = art.json("runspec.json")
+    assert spec["router_qpe"] == [4, 4] and spec["tick_s"] == 2e-3 and spec["steps"] == 100
+    d = np.load(art.file("network_s2.npz"))
+    assert max(int(np.abs(d[k]).max()) for k in d.files if k.endswith(("/w_dense", "/data"))) == 63
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(g, str(own), tmp_path / "b", options={"weight_scale": "10"})
+    assert e.value.rule == "weight range" and e.value.available == 63
+
+
+def test_the_board_target_differs_from_the_chip_only_where_it_says():
+    chip, board = tg.load("spinnaker2"), tg.load("spinnaker2-48chip")
+    differ = sorted(k for k in set(chip.quantities) | set(board.quantities)
+                    if chip.quantities.get(k) != board.quantities.get(k))
+    assert differ == ["geometry.boards_max", "geometry.chips_per_board", "geometry.chips_x", "geometry.chips_y",
+                      "timing.board_link_latency"]
+    assert json.dumps(chip.get("geometry.qpe_absent")) == json.dumps(board.get("geometry.qpe_absent"))
