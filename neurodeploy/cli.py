@@ -153,7 +153,8 @@ def cmd_simulate(args) -> None:
     graph = _load_model(args)
     result = simulate(graph, x, steps=args.steps, record=args.record or None)
     safeio.write_file(args.out, result.save_npz)
-    out.print(_clean(f"recorded {', '.join(sorted(set(result.spikes) | set(result.v)))} -> {args.out}"))
+    names = set(result.spikes) | set(result.v) | set(result.extra["outputs"])
+    out.print(_clean(f"recorded {', '.join(sorted(names))} -> {args.out}"))
 
 
 def cmd_compile(args) -> None:
@@ -284,7 +285,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
     sp.add_argument("--steps", type=_checked(_steps), help="time steps (default: length of the input)")
     sp.add_argument("--record", nargs="+", metavar="NODE", help="nodes to record (default: outputs)")
-    sp.add_argument("--out", required=True, help="OUT.npz with <node>.spikes and <node>.v")
+    sp.add_argument("--out", required=True, help="OUT.npz with <node>.spikes (0/1 outputs), <node>.v (states) "
+                                                  "and <node>.out (real-valued or graded outputs)")
     sp.set_defaults(fn=cmd_simulate)
 
     sp = model_cmd("compile", "compile a model for a target into an artifact directory")

@@ -41,4 +41,5 @@ class Result:
     def save_npz(self, path: str | Path) -> None:
         arrays = {f"{k}.spikes": v for k, v in self.spikes.items()}
         arrays.update({f"{k}.v": v for k, v in self.v.items()})
+        arrays.update({f"{k}.out": v for k, v in self.extra.get("outputs", {}).items()})  # real-valued outputs
         np.savez_compressed(path, **arrays)

@@ -86,8 +86,9 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"{op.name}: ports must be distinct names, got {op.ports}")
     if (op.state is None) == (op.stateless is None):
         raise ValueError(f"{op.name}: give exactly one of `state` (stateful) and `stateless`")
-    if set(op.port_fields) - set(op.ports[1:]):
-        raise ValueError(f"{op.name}: port_fields must name non-default ports")
+    if set(op.port_fields) != set(op.ports[1:]):
+        raise ValueError(f"{op.name}: port_fields must name a node field for every non-default port "
+                         f"(a nested nir.NIRGraph carries ports only there)")
     _REGISTRY[op.cls] = op
     return op
 

@@ -1,14 +1,11 @@
 """Op definitions of the neurodeploy dialect types (`neurodeploy.ir.dialect`).
 
 The flags (is_neuron, stateful, host) are declared once, on the dialect class, and read here.
-The dynamics are in `neurodeploy.ops.dialect.<module>` (one module per type, equations in
-docs/dialect.md): a class ``<Type>State(name, node, in_shapes, out_shape, sem, batch, dtype)``
-with ``step(x: dict[port, array]) -> array``, optional ``v`` and ``counters()``; STDP has
-``STDPState(name, node, w0, sem, batch, dtype)`` (see `neurodeploy.sim.plastic`).
+The dynamics are in `neurodeploy.ops.dialect` (one module per type, `STATES` maps the type name to
+its state class; equations in docs/equations.md); STDP's ``STDPState`` is driven by
+`neurodeploy.sim.plastic`.
 """
 from __future__ import annotations
-
-import importlib
 
 import numpy as np
 
@@ -17,43 +14,20 @@ from ..ir import dialect
 from ..ir import shapes as sh
 from . import OpDef, register
 
-MODULES = {"EGRU": "egru", "RWKVTimeMix": "rwkv", "RWKVChannelMix": "rwkv", "LayerNorm": "layernorm",
-           "Embedding": "embedding", "TwoPointCell": "two_point", "STDP": "stdp"}
-
-
 def dynamics(type_name: str, name: str | None = None):
-    """The state class of a dialect type from `neurodeploy.ops.dialect`, or UnsupportedNode."""
-    module = MODULES[type_name]
-    try:
-        mod = importlib.import_module(f"neurodeploy.ops.dialect.{module}")
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("neurodeploy.ops.dialect"):
-            raise
-        mod = None
-    cls = getattr(mod, f"{type_name}State", None) or getattr(mod, "State", None)
+    """The state class of a dialect type (`neurodeploy.ops.dialect`), or UnsupportedNode."""
+    from . import dialect as dyn
+
+    cls = dyn.STDPState if type_name == "STDP" else dyn.STATES.get(type_name)
     if cls is None:
-        raise UnsupportedNode(f"the reference has no dynamics for {type_name} "
-                              f"(neurodeploy/ops/dialect/{module}.py)", where=name)
+        raise UnsupportedNode(f"the reference has no dynamics for {type_name}", where=name,
+                              hint="add its state class to neurodeploy.ops.dialect.STATES")
     return cls
 
 
-class Ported:
-    """A single-port dialect state seen with the reference's calling convention (an array in)."""
-
-    def __init__(self, inner, port: str):
-        self.inner, self.port = inner, port
-
-    def step(self, x):
-        return self.inner.step({self.port: x})
-
-    def __getattr__(self, attr):  # v, counters, ... of the wrapped state
-        return getattr(self.inner, attr)
-
-
-def _state(type_name: str, ports: tuple[str, ...]):
+def _state(type_name: str):
     def make(name, node, in_shapes, out_shape, sem, batch, dtype):
-        st = dynamics(type_name, name)(name, node, in_shapes, tuple(out_shape), sem, batch, dtype)
-        return Ported(st, ports[0]) if len(ports) == 1 else st
+        return dynamics(type_name, name)(name, node, in_shapes, tuple(out_shape), sem, batch, dtype)
     return make
 
 
@@ -75,7 +49,7 @@ def _summary(node) -> str:
 
 def _register(cls, ports=("input",), **kw):
     register(OpDef(cls, ports=ports, is_neuron=cls.is_neuron, stateful=cls.stateful, host=cls.host,
-                   declared=sh.typed_declared, output=sh.typed_output, state=_state(cls.__name__, ports),
+                   declared=sh.typed_declared, output=sh.typed_output, state=_state(cls.__name__),
                    summary=_summary, **kw))
 
 
