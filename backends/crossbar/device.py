@@ -1,0 +1,102 @@
+"""Device physics of one crossbar cell population: what programming, time and reading do to a
+target conductance. Pure functions of arrays, a `Device` (SI units, copied from the target TOML into
+the artifact) and a seeded NumPy generator, so every draw can be replayed.
+
+Statistical model (after aihwkit's PCMLikeNoiseModel, Nandakumar et al. ICECS 2019; the RRAM
+target uses the same forms with its own coefficients), x = g_target / g_max:
+
+- programming: g = g_target + sigma_prog(x) * N(0,1), sigma_prog = c0 + c1 x + c2 x^2, then
+  clamped at 0; write-verify re-draws every cell outside +-verify_tolerance, up to N times;
+- stuck-at faults: a cell is stuck at g_min (rate stuck_off) or at g_max (rate stuck_on);
+- drift: nu = |mu + sigma N(0,1)| drawn per cell at programming from its target,
+  mu/sigma = clip(slope*ln(x) + offset, min, max); g(t) = g_prog * ((t + t0)/t0)^-nu;
+- 1/f read noise accumulated to time t: Q = min(q0 / (g_prog/g_max)^q_exp, q_max),
+  g_final = g_drift + |g_drift| Q sqrt(ln((t + t0 + t_read)/(2 t_read))) N(0,1), clamped at 0;
+- finite levels: targets are g_min + k (g_max - g_min)/(levels - 1), chosen by the compiler.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ROLE = "simulate"
+
+
+@dataclass(frozen=True)
+class Device:
+    g_max: float
+    g_min: float
+    levels: int
+    noise_c: tuple[float, float, float]
+    verify_tolerance: float
+    t0: float
+    nu_mu: tuple[float, float, float, float]      # slope, offset, min, max
+    nu_sigma: tuple[float, float, float, float]
+    t_read: float
+    noise_q: tuple[float, float, float]           # q0, exponent, max
+    stuck_off: float
+    stuck_on: float
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Device":
+        return cls(float(d["g_max"]), float(d["g_min"]), int(d["levels"]), tuple(d["noise_c"]),
+                   float(d["verify_tolerance"]), float(d["t0"]), tuple(d["nu_mu"]), tuple(d["nu_sigma"]),
+                   float(d["t_read"]), tuple(d["noise_q"]), float(d["stuck_off"]), float(d["stuck_on"]))
+
+    @property
+    def step(self) -> float:
+        """Conductance between two adjacent levels."""
+        return (self.g_max - self.g_min) / (self.levels - 1)
+
+
+def prog_sigma(g_target: np.ndarray, d: Device) -> np.ndarray:
+    x = g_target / d.g_max
+    c0, c1, c2 = d.noise_c
+    return c0 + c1 * x + c2 * x * x
+
+
+def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: int = 0) -> np.ndarray:
+    """Programmed conductances; `verify` write-verify iterations re-draw cells outside tolerance."""
+    sigma = prog_sigma(g_target, d)
+    g = g_target + sigma * rng.standard_normal(g_target.shape)
+    for _ in range(verify):
+        bad = np.abs(g - g_target) > d.verify_tolerance
+        if not bad.any():
+            break
+        g[bad] = g_target[bad] + sigma[bad] * rng.standard_normal(int(bad.sum()))
+    return np.maximum(g, 0)
+
+
+def stuck(g: np.ndarray, d: Device, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(conductances with stuck cells replaced, code per cell: 0 ok, 1 stuck off, 2 stuck on)."""
+    u = rng.random(g.shape)
+    code = np.where(u < d.stuck_off, 1, np.where(u < d.stuck_off + d.stuck_on, 2, 0)).astype(np.int8)
+    return np.where(code == 1, d.g_min, np.where(code == 2, d.g_max, g)), code
+
+
+def _clip_lin(x, p):
+    slope, offset, lo, hi = p
+    return np.clip(slope * x + offset, lo, hi)
+
+
+def drift_exponents(g_target: np.ndarray, d: Device, rng: np.random.Generator) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        lx = np.log(np.maximum(g_target / d.g_max, np.finfo(float).tiny))
+    mu, sigma = _clip_lin(lx, d.nu_mu), _clip_lin(lx, d.nu_sigma)
+    return np.abs(mu + sigma * rng.standard_normal(g_target.shape))
+
+
+def drift(g_prog: np.ndarray, nu: np.ndarray, t: float, d: Device) -> np.ndarray:
+    """Conductance `t` seconds after programming (t = 0: as programmed, at the reference time t0)."""
+    return g_prog * ((t + d.t0) / d.t0) ** (-nu) if t > 0 else g_prog
+
+
+def read_noise(g_prog: np.ndarray, g_drift: np.ndarray, t: float, d: Device,
+               rng: np.random.Generator) -> np.ndarray:
+    """The 1/f noise accumulated up to time `t` after programming, as one draw per cell."""
+    q0, qe, qmax = d.noise_q
+    with np.errstate(divide="ignore"):
+        q = np.minimum(q0 / (np.abs(g_prog) / d.g_max) ** qe, qmax)
+    sig = q * np.sqrt(np.log((t + d.t0 + d.t_read) / (2 * d.t_read)))
+    return np.maximum(g_drift + np.abs(g_drift) * sig * rng.standard_normal(g_prog.shape), 0)

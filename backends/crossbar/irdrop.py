@@ -1,0 +1,95 @@
+"""IR drop on a 1T1R tile: the wires' resistance lowers the voltage each cell sees.
+
+Geometry: row i is driven at its left end (column 0) through one wire segment per cell pitch
+(resistance r_row); column j is sensed at its bottom end (below row R-1) by a virtual-ground ADC
+through one segment per pitch (r_col). A cell conducts only when its row is selected (input != 0,
+the access transistor on). Conductances G (R, C) in siemens, inputs x (R,) in units of the read
+voltage.
+
+`exact` solves the resistive network's nodal equations (2 R C unknowns) with scipy.sparse: the
+reference the approximation is validated against (tests/test_crossbar_irdrop.py states the error on
+64x64 to 256x256 tiles).
+
+`Fast` is what runs use. Cell currents to first order, I_ij = G_ij (x_i - dV_row - dV_col):
+- row drop: dV_row(i,j) = r_row x_i sum_n G_in (min(j,n)+1), linear in x;
+- column drop: dV_col(i,j) = r_col sum_m x_m G_mj (R - max(i,m)) reaches cell (i,j) only if row i
+  is selected; the pair (i, m) with i != m is taken at the tile's fraction f of selected rows
+  (mean field), the i = m term exactly.
+So the column's first-order loss is delta = x @ K1 + f (x @ K2) (two more matrix products),
+and the currents are resummed as I0^2 / (I0 + delta) (the drop lowers the currents that cause it).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+ROLE = "simulate"
+
+
+def exact(G: np.ndarray, x: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
+    """Column currents (C,) per unit read voltage from the full nodal solution."""
+    R, C = G.shape
+    g_r, g_c = 1 / r_row, 1 / r_col
+    row = np.arange(R * C).reshape(R, C)          # row-wire node (i, j)
+    col = R * C + row                              # column-wire node (i, j)
+    cell = np.where(np.asarray(x)[:, None] != 0, G, 0)
+    i, j, v = [], [], []
+
+    def link(a, b, g):
+        a, b, g = a.ravel(), b.ravel(), np.broadcast_to(g, a.shape).ravel()
+        i.extend([a, b, a, b])
+        j.extend([a, b, b, a])
+        v.extend([g, g, -g, -g])
+
+    link(row[:, :-1], row[:, 1:], g_r)
+    link(col[:-1, :], col[1:, :], g_c)
+    link(row, col, cell)
+    diag = np.zeros(2 * R * C)
+    diag[row[:, 0]] += g_r                          # driver segment
+    diag[col[-1, :]] += g_c                         # segment into the virtual ground
+    A = sp.csr_matrix((np.concatenate(v), (np.concatenate(i), np.concatenate(j))), shape=(2 * R * C,) * 2)
+    A = A + sp.diags(diag)
+    b = np.zeros(2 * R * C)
+    b[row[:, 0]] = g_r * np.asarray(x, np.float64)
+    volts = spla.spsolve(A.tocsc(), b)
+    return volts[col[-1, :]] * g_c
+
+
+def ideal(G: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Column currents with perfect wires (per unit read voltage)."""
+    return np.asarray(x, np.float64) @ G
+
+
+class Fast:
+    """The approximation's two kernels for one tile (or a stack of row-aligned tiles whose column
+    blocks start at `col_starts`)."""
+
+    def __init__(self, G: np.ndarray, r_row: float, r_col: float, col_starts=(0,)):
+        G = np.asarray(G, np.float64)
+        R, C = G.shape
+        bounds = list(col_starts) + [C]
+        S = np.empty_like(G)
+        for a, b in zip(bounds[:-1], bounds[1:]):  # the row drop sees only its own tile's cells
+            g = G[:, a:b]
+            k = np.arange(1, b - a + 1)
+            below = np.cumsum(g * k, axis=1)                    # sum_{n<=j} G_in (n+1)
+            above = g.sum(1, keepdims=True) - np.cumsum(g, axis=1)
+            S[:, a:b] = below + k * above
+        m = np.arange(R)[:, None]
+        w = R - m                                               # segments from row m to the ADC
+        upto = np.cumsum(G, axis=0)                             # sum_{i<=m} G_ij
+        after = np.cumsum((G * w)[::-1], axis=0)[::-1] - G * w  # sum_{i>m} (R-i) G_ij
+        T = w * upto + after
+        diag = G * G * w
+        self.K1 = r_row * G * S + r_col * diag
+        self.K2 = r_col * (G * T - diag)
+        self.rows = R
+
+    def currents(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """Column currents (..., C) per unit read voltage for inputs x (..., R)."""
+        i0 = x @ G
+        f = np.count_nonzero(x, axis=-1)[..., None] / self.rows
+        delta = x @ self.K1 + f * (x @ self.K2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(i0 > 0, i0 * i0 / (i0 + delta), 0)

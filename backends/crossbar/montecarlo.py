@@ -1,0 +1,50 @@
+"""Monte Carlo summaries: how far device draws move a network's outputs from the ideal devices.
+
+Per draw: ``spike_agreement`` (fraction of output (step, sample, neuron) entries equal to the ideal
+run's), ``decision_agreement`` (fraction of samples whose class, the output neuron with the most
+spikes, equals the ideal run's), and with labels ``accuracy``. Each statistic gets its mean, the
+95 % confidence interval of the mean (Student t) and the 2.5/97.5 % quantiles over draws.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from neurodeploy.errors import UsageError
+
+ROLE = "simulate"
+
+LEVEL = 0.95  # format: the summary's interval level, a reporting convention (not hardware)
+
+
+def decisions(res, outs) -> np.ndarray:
+    """Class per sample: argmax of the total output activity (outputs concatenated)."""
+    total = np.concatenate([res.spikes[o].sum(0).reshape(res.spikes[o].shape[1], -1) for o in outs], axis=1)
+    return total.argmax(1)
+
+
+def interval(values) -> dict:
+    v = np.asarray(values, np.float64)
+    mean = float(v.mean())
+    if v.size > 1 and v.std() > 0:
+        lo, hi = stats.t.interval(LEVEL, v.size - 1, loc=mean, scale=stats.sem(v))
+    else:
+        lo = hi = mean
+    q = np.quantile(v, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return {"mean": mean, "ci95": [float(lo), float(hi)], "quantiles95": [float(q[0]), float(q[1])],
+            "values": v.tolist()}
+
+
+def summarise(ideal, draws, outs, labels=None) -> dict:
+    ref = decisions(ideal, outs)
+    spike = [float(np.mean([np.mean((d.spikes[o] != 0) == (ideal.spikes[o] != 0)) for o in outs])) for d in draws]
+    dec = [float(np.mean(decisions(d, outs) == ref)) for d in draws]
+    out = {"samples": len(draws), "spike_agreement": interval(spike), "decision_agreement": interval(dec),
+           "seeds": [d.extra["seed"] for d in draws]}
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if y.shape != ref.shape:
+            raise UsageError(f"labels have {y.size} entries, the batch has {ref.size} samples", where="labels")
+        out["ideal_accuracy"] = float(np.mean(ref == y))
+        out["accuracy"] = interval([float(np.mean(decisions(d, outs) == y)) for d in draws])
+    return out

@@ -1,0 +1,270 @@
+"""The crossbar engine (``sim``): runs an artifact on simulated devices, one device draw at a time.
+
+Reads only the artifact (layout.py decodes it). Per draw, every layer's target conductances are
+programmed (device.py) with the enabled effects, then each step every layer's inputs are applied
+as read pulses row block by row block (one block per tile row), the column currents are converted
+(ADC) per tile and the tiles' counts summed digitally, and the periphery (periphery.py) updates the
+neurons. Effects (compile option ``effects=``, run option ``effects``; default none: ideal
+devices, which is exactly the artifact's quantized graph):
+
+    programming  programming noise (+ write-verify iterations from the compile option ``verify``)
+    faults       stuck-at-g_min / stuck-at-g_max cells
+    drift        conductance drift to ``drift_time`` seconds after programming
+    read_noise   the 1/f noise accumulated to ``drift_time`` and white noise on every read
+    dac, adc     converter quantization (DAC bits; ADC bits over the range the compiler chose)
+    ir_drop      wire resistance (the fast approximation of irdrop.py)
+
+Every draw's generator is ``SeedSequence(seed, spawn_key=(draw,))``; the seeds are in the result.
+With ``samples=N`` the run is a Monte Carlo (montecarlo.py): N draws, each compared with the ideal
+run, summarised with 95 % confidence intervals in ``result.extra["monte_carlo"]``; the traces
+returned are draw 0's.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from neurodeploy.artifact import Artifact
+from neurodeploy.errors import UsageError
+from neurodeploy.result import Result, add_counters
+from neurodeploy.sim.inputs import as_batched
+
+from . import device as dv
+from . import layout, montecarlo
+from .irdrop import Fast
+from .periphery import Periphery
+
+ROLE = "simulate"
+
+EFFECTS = ("programming", "faults", "drift", "read_noise", "dac", "adc", "ir_drop")
+RANDOM = ("programming", "faults", "drift", "read_noise")
+
+
+def parse_effects(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [e.strip() for e in (value.split(",") if isinstance(value, str) else value) if str(e).strip()]
+    if items in (["none"], []):
+        return ()
+    if items == ["all"]:
+        return EFFECTS
+    bad = sorted(set(items) - set(EFFECTS))
+    if bad:
+        raise UsageError(f"unknown crossbar effect(s) {', '.join(bad)}", hint=f"known: all, none, {', '.join(EFFECTS)}")
+    return tuple(e for e in EFFECTS if e in items)
+
+
+class Engine:
+    name = "sim"
+    options = ("samples", "seed", "drift_time", "effects", "labels")
+
+    def run(self, artifact: Artifact, inputs, *, steps: int | None, record: list[str], samples=None, seed=None,
+            drift_time=None, effects=None, labels=None) -> Result:
+        spec, arrays = layout.read(artifact)
+        eff = parse_effects(spec["effects"] if effects is None else effects)
+        t = float(drift_time or 0)
+        if not np.isfinite(t) or t < 0:
+            raise UsageError(f"drift time {drift_time!r} s is before programming (must be >= 0)",
+                             where="drift_time", hint="give the seconds elapsed since the devices were programmed")
+        seed = int(spec["seed"] if seed is None else seed)
+        xs, T, B = _inputs(spec, inputs, steps)
+        record = _record(spec, record)
+        if samples is None:
+            return simulate(spec, arrays, xs, T, B, record, eff, t, np.random.SeedSequence(seed, spawn_key=(0,)))
+        n = int(samples)
+        if n < 1:
+            raise UsageError(f"samples must be >= 1, got {samples!r}")
+        outs = list(spec["outputs"].values())
+        ideal = simulate(spec, arrays, xs, T, B, outs, (), t, None)
+        draws = []
+        for k in range(n):
+            ss = np.random.SeedSequence(seed, spawn_key=(k,))
+            res = simulate(spec, arrays, xs, T, B, sorted(set(record) | set(outs)), eff, t, ss)
+            draws.append(res)
+        summary = montecarlo.summarise(ideal, draws, outs, labels)
+        first = draws[0]
+        first.extra["monte_carlo"] = {**summary, "seed": seed, "effects": list(eff), "drift_time": t}
+        first.spikes = {k: v for k, v in first.spikes.items() if k in record}
+        return first
+
+
+ENGINE = Engine()
+
+
+def _inputs(spec, inputs, steps):
+    names = list(spec["inputs"])
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise UsageError(f"the artifact has inputs {names}; pass a dict name -> array")
+        inputs = {names[0]: inputs}
+    if set(inputs) != set(names):
+        raise UsageError(f"inputs given for {sorted(inputs)}, the artifact's inputs are {names}")
+    xs = {n: as_batched(a, spec["inputs"][n], where=n, dtype=np.float64) for n, a in inputs.items()}
+    T = {a.shape[0] for a in xs.values()}.pop() if steps is None else int(steps)
+    if T < 1:
+        raise UsageError(f"steps must be >= 1, got {T}")
+    B = {a.shape[1] for a in xs.values()}.pop()
+    out = {}
+    for n, a in xs.items():
+        a = a.reshape(a.shape[0], B, -1)[:T]
+        out[n] = np.concatenate([a, np.zeros((T - a.shape[0],) + a.shape[1:])]) if a.shape[0] < T else a
+    return out, T, B
+
+
+def _record(spec, record):
+    layers = {lay["name"] for lay in spec["layers"]}
+    names = list(record) or list(spec["outputs"])
+    for n in names:
+        if n not in layers and n not in spec["outputs"]:
+            raise UsageError(f"cannot record {n!r}: not a neuron layer or output of this artifact",
+                             hint=f"layers: {', '.join(sorted(layers))}")
+    return names
+
+
+class Layer:
+    """One neuron layer's devices for one draw: conductances per row block, ready to read."""
+
+    def __init__(self, lay, arrays, spec, eff, t, rng):
+        d = dv.Device.from_dict(spec["device"])
+        c = spec["circuit"]
+        name = lay["name"]
+        gp, gn = arrays[f"{name}.gp"].astype(np.float64), arrays[f"{name}.gn"].astype(np.float64)
+        n = lay["size"]
+        G = np.empty((gp.shape[0], 2 * n))
+        G[:, 0::2], G[:, 1::2] = gp, gn              # a pair sits on two adjacent columns
+        self.faults = 0
+        if rng is not None and any(e in eff for e in RANDOM):
+            target = G
+            if "programming" in eff and not lay["reservoir"]:  # a reservoir's draw is its weights
+                G = dv.program(target, d, rng, int(spec["verify"]))
+            if "faults" in eff:
+                G, code = dv.stuck(G, d, rng)
+                self.faults = int(np.count_nonzero(code))
+            if "drift" in eff or "read_noise" in eff:
+                nu = dv.drift_exponents(target, d, rng)
+                g_drift = dv.drift(G, nu, t, d) if "drift" in eff else G
+                G = dv.read_noise(G, g_drift, t, d, rng) if "read_noise" in eff else g_drift
+        self.rng = rng if "read_noise" in eff else None
+        self.read_sigma = c["per_read_sigma"] * d.g_max
+        self.step = d.step
+        self.adc = "adc" in eff
+        self.dac = 2 ** (int(c["dac_bits"]) - 1) - 1 if "dac" in eff else None
+        self.code_max = 2 ** int(c["adc_bits"]) - 1
+        self.lsb = lay["adc_lsb"] * d.step
+        self.n, self.name = n, name
+        self.cols = 2 * n
+        self.blocks = []
+        col_starts = [2 * a for a, _ in lay["col_blocks"]]
+        for r0, r1 in lay["row_blocks"]:
+            g = G[r0:r1]
+            if "ir_drop" in eff:
+                f = Fast(g, c["r_row"], c["r_col"], col_starts)
+                self.blocks.append((r0, r1, np.hstack([g, f.K1, f.K2]), r1 - r0))
+            else:
+                self.blocks.append((r0, r1, g, None))
+        self.n_col_tiles = len(lay["col_blocks"])
+        nz = (gp != gn)
+        self.nnz_row = nz.sum(1)
+
+    def counts(self, x: np.ndarray, counters: dict) -> np.ndarray:
+        """Summed ADC counts (N, n) for inputs x (N, rows)."""
+        if self.dac is not None:
+            x = np.rint(np.clip(x, -1, 1) * self.dac) / self.dac
+        total = np.zeros((x.shape[0], self.n), np.int64)
+        for r0, r1, M, rows in self.blocks:
+            xb = x[:, r0:r1]
+            active = np.count_nonzero(xb, axis=1)
+            if not active.any():
+                continue
+            y = xb @ M
+            if rows is None:
+                cur = y
+            else:
+                i0, d1, d2 = y[:, :self.cols], y[:, self.cols:2 * self.cols], y[:, 2 * self.cols:]
+                delta = d1 + (active / rows)[:, None] * d2
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cur = np.where(i0 > 0, i0 * i0 / (i0 + delta), 0)
+            if self.rng is not None:
+                sig = self.read_sigma * np.sqrt((xb * xb).sum(1))[:, None]
+                cur = cur + sig * self.rng.standard_normal(cur.shape)
+            if self.adc:
+                code = np.clip(np.rint(cur / self.lsb), 0, self.code_max).astype(np.int64)
+                total += code[:, 0::2] - code[:, 1::2]
+            else:
+                total += np.rint((cur[:, 0::2] - cur[:, 1::2]) / self.step).astype(np.int64)
+            n_act = int(active.sum())
+            add_counters(counters, {"cell_reads": n_act * self.cols, "dac_conversions": n_act * self.n_col_tiles,
+                                    "adc_conversions": int(np.count_nonzero(active)) * self.cols})
+        return total
+
+
+def simulate(spec, arrays, xs, T, B, record, eff, t, seedseq) -> Result:
+    """One draw (seedseq None: the ideal devices) over T steps."""
+    t_start = time.perf_counter()
+    rng = None if seedseq is None else np.random.Generator(np.random.PCG64(seedseq))
+    layers = [Layer(lay, arrays, spec, eff, t, rng) for lay in spec["layers"]]
+    bits, reset = spec["bits"], spec["reset"]
+    periph = {lay["name"]: Periphery(lay, arrays, bits, reset, B, "adc" in eff) for lay in spec["layers"]}
+    per_layer = {lay["name"]: {} for lay in spec["layers"]}
+    outputs = {n: np.zeros((T, B, layer_size(spec, n))) for n in spec["inputs"]}
+    for n, a in xs.items():
+        outputs[n][:] = a
+    for lay in spec["layers"]:
+        outputs[lay["name"]] = np.zeros((T, B, lay["size"]))
+    rec_v = {n: np.zeros((T, B, periph[n].V.shape[1])) for n in record if n in periph}
+    # Layers fed only by graph inputs (no delay) are read for all steps at once.
+    batched = {}
+    for lay, L in zip(spec["layers"], layers):
+        if all(s["name"] in spec["inputs"] and not s["delayed"] for s in lay["sources"]):
+            x = np.concatenate([xs[s["name"]] for s in lay["sources"]], axis=-1).reshape(T * B, -1)
+            batched[lay["name"]] = L.counts(x, per_layer[lay["name"]]).reshape(T, B, -1)
+    for step in range(T):
+        for lay, L in zip(spec["layers"], layers):
+            name = lay["name"]
+            if name in batched:
+                counts = batched[name][step]
+            else:
+                x = np.concatenate([_source(outputs[s["name"]], step, s["delayed"]) for s in lay["sources"]], axis=-1)
+                counts = L.counts(x, per_layer[name])
+            outputs[name][step] = periph[name].step(counts)
+            if name in rec_v:
+                rec_v[name][step] = periph[name].v
+    res = Result(sim_time_s=T * float(spec["dt"]))
+    for lay, L in zip(spec["layers"], layers):
+        c, name = per_layer[lay["name"]], lay["name"]
+        x = np.concatenate([_all(outputs[s["name"]], s["delayed"]) for s in lay["sources"]], axis=-1)
+        c["synaptic_events"] = int(np.count_nonzero(x.reshape(T * B, -1), axis=0) @ L.nnz_row)
+        c["neuron_updates"] = lay["size"] * T * B
+        if lay["kind"] in layout.SPIKING:
+            c["spikes"] = int(np.count_nonzero(outputs[name]))
+        c["saturations"] = periph[name].saturated
+        c["stuck_cells"] = L.faults
+        add_counters(res.counters, c)
+    res.per_layer = per_layer
+    res.counters["ticks"] = T
+    shapes = {lay["name"]: tuple(lay["shape"]) for lay in spec["layers"]}
+    for n in record:
+        layer = spec["outputs"].get(n, n)
+        res.spikes[n] = outputs[layer].reshape((T, B) + shapes[layer])
+        if n in rec_v:
+            res.v[n] = rec_v[n].reshape((T, B) + shapes[n])
+    res.extra.update(engine="sim", effects=list(eff), drift_time=t, batch=B, steps=T,
+                     wall_time_s=time.perf_counter() - t_start,
+                     seed={"entropy": seedseq.entropy, "spawn_key": list(seedseq.spawn_key)} if seedseq else None)
+    return res
+
+
+def layer_size(spec, name) -> int:
+    return int(np.prod(spec["inputs"][name]))
+
+
+def _source(out: np.ndarray, step: int, delayed: bool) -> np.ndarray:
+    if not delayed:
+        return out[step]
+    return out[step - 1] if step > 0 else np.zeros_like(out[0])
+
+
+def _all(out: np.ndarray, delayed: bool) -> np.ndarray:
+    """The source's outputs as the layer saw them over all steps."""
+    return np.concatenate([np.zeros_like(out[:1]), out[:-1]]) if delayed else out
