@@ -29,7 +29,7 @@ from neurodeploy.errors import UsageError
 from neurodeploy.ir.graph import Graph
 from neurodeploy.targets import Target
 
-from . import bitsim, engine, netx, program
+from . import bitsim, engine, netx, program, realised
 from .allocate import allocate
 from .engine import run_lava
 from .layout import RUN_SPEC
@@ -95,6 +95,9 @@ class LoihiBackend(Backend):
         return {"resolved_options": d.options, "quantization": quant, "cores": d.rows, "chips": d.chips,
                 "netx": netx_note, "step_time_s": target.v("timing.step_time"),
                 "generation": target.get("target.generation")}
+
+    def quantized_graph(self, artifact: Artifact) -> Graph:
+        return realised.quantized_graph(artifact)
 
     def report(self, artifact: Artifact):
         from .report import render
