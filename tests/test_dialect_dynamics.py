@@ -18,7 +18,8 @@ from neurodeploy.semantics import Semantics
 from peers import egru_torch, rwkv_torch, two_point_torch
 
 REPO = Path(__file__).resolve().parents[1]
-BRIAN2_PYTHON = REPO / ".venv-brian2" / "bin" / "python"
+BRIAN2_ENV = REPO / ".venv-brian2"  # built by `make brian2-env`; .done marks a complete build
+BRIAN2_PYTHON = BRIAN2_ENV / "bin" / "python"
 SEM = Semantics()
 rng = np.random.default_rng(11)
 
@@ -63,6 +64,20 @@ def test_egru_matches_torch_equations():
     rec_events = int(((y_ref[:-1] != 0).sum(axis=(0, 1)) * fan_r).sum())
     assert st.counters() == {"synaptic_events": in_events + rec_events, "macs": in_events + rec_events,
                              "neuron_updates": T * B * h, "spikes": int(events.sum())}
+
+
+def test_egru_binary_input_counts_accumulates_not_macs():
+    """0/1 spikes into W are accumulates; the graded events through R stay MACs."""
+    T, B, n, h = 30, 2, 4, 3
+    node = dialect.EGRU(W=rng.normal(0, 1, (3 * h, n)), R=rng.normal(0, 1, (3 * h, h)), b_W=np.zeros(3 * h),
+                        b_R=np.zeros(3 * h), threshold=np.full(h, 0.05))
+    x = (rng.random((T, B, n)) < 0.4).astype(float)
+    st = state(node, B)
+    run(st, x)
+    y_ref = egru_torch.egru(tt(x), *(tt(getattr(node, k)) for k in ("W", "R", "b_W", "b_R", "threshold")))[0].numpy()
+    rec_events = int(np.count_nonzero(y_ref[:-1])) * 3 * h
+    c = st.counters()
+    assert rec_events > 0 and c["macs"] == rec_events and c["synaptic_events"] == int(x.sum()) * 3 * h + rec_events
 
 
 def test_egru_event_at_exact_threshold_is_not_emitted():
@@ -121,7 +136,8 @@ def test_rwkv_channel_mix_matches_spikegpt_formulas_over_256_steps():
                                   W_r=rng.normal(0, 1, (d, d)))
     x = rng.normal(0, 1, (T, B, d))
     st = state(node, B)
-    y = run(st, x)
+    buf = np.empty((B, d))  # one input buffer rewritten every step, as the simulator reuses outputs
+    y = np.stack([st.step(np.copyto(buf, x[t]) or buf).copy() for t in range(T)])
     ref = rwkv_torch.channel_mix(tt(x).transpose(0, 1), *(tt(getattr(node, k)) for k in
                                  ("mu_k", "mu_r", "W_k", "W_v", "W_r"))).transpose(0, 1).numpy()
     np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
@@ -180,8 +196,8 @@ def test_stdp_weight_trajectory_matches_brian2(case, tmp_path):
     """Tolerance 1e-9 x (w_max - w_min): both sides compute in float64 on the same spike trains;
     Brian2 decays its event-driven traces with exp(-(t - t_last)/tau) where the reference
     multiplies by exp(-dt/tau) each step, which differ by rounding only (~1e-16 per step)."""
-    if not BRIAN2_PYTHON.exists():
-        pytest.skip(f"Brian2 peer environment missing ({BRIAN2_PYTHON}); build it with `make brian2-env`")
+    if not (BRIAN2_ENV / ".done").exists():
+        pytest.skip(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env prints why)")
     p = dict(STDP_CASES[case])
     dt, prob = p.pop("dt"), p.pop("p")
     T, B, n_in, n_out = 400, 2, 5, 4
