@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from neurodeploy import backend as bk
+from neurodeploy import targets as tg
 from neurodeploy.artifact import Artifact
 from neurodeploy.sim.reference import simulate
 
@@ -47,3 +48,26 @@ def test_float_model_of_the_artifact_spikes_like_the_chip(seed, tmp_path):
         assert np.array_equal(chip.spikes[p].reshape(ref.spikes[p].shape) != 0, ref.spikes[p] != 0), p
         bound = truncation_bound(quant[p]["du"], quant[p]["dv"])
         assert np.abs(chip.v[p].reshape(ref.v[p].shape) - ref.v[p]).max() <= bound + 1e-6, p
+
+
+def test_fixed_point_widths_come_from_the_target_file(tmp_path):
+    """A board file that changes Loihi's decay width and state shift: the compiler, the run spec the
+    engine reads and the engine itself all follow the file (the float model of the artifact still
+    spikes like the chip), and nothing falls back to Loihi's 12 and 6."""
+    variant = tmp_path / "loihi-narrow.toml"
+    variant.write_text('[target]\nextends = "loihi2"\nname = "loihi-narrow"\n[fixed_point]\n'
+                       'decay_bits = { value = 10, unit = "bit", source = "test variant", confidence = "estimate" }\n'
+                       'state_shift = { value = 4, unit = "bit", source = "test variant", confidence = "estimate" }\n')
+    rng = np.random.default_rng(3)
+    g, pops = random_graph(rng, recurrent=True, cuba=True, n_in=10, sizes=[12, 8, 6], w_scale=0.4, bias=True)
+    graph = build(g)  # forward Euler: a_m = 1 - dt/tau
+    art = bk.compile(graph, tg.load(str(variant)), tmp_path / "a", options={"v_probe": "state", "headroom_bits": "8"})
+    assert art.json("net.json")["chip"] == {"decay_bits": 10, "state_bits": 24, "state_shift": 4, "weight_mant_bits": 8}
+    tau = graph.nodes["n2"].tau[0]  # n2 is the LIF (random_graph: CubaLIF, IF, LIF): dv = (1 - a_m) * 2**10
+    assert art.manifest["loihi"]["quantization"]["n2"]["dv"] == round(graph.semantics.dt / tau * 1024)
+    x = (rng.random((100, 4, 10)) < 0.3).astype(np.int64)
+    chip = bk.run(art.path, x, record=pops)
+    ref = simulate(bk.get("loihi").quantized_graph(Artifact(art.path)), x, record=pops)
+    for p in pops:
+        assert (np.abs(chip.v[p]) < V_LIMIT).all() and chip.spikes[p].sum() > 0
+        assert np.array_equal(chip.spikes[p] != 0, ref.spikes[p] != 0), p

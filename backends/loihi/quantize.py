@@ -162,6 +162,15 @@ def _decay(frac: float, name: str, what: str, minus_one: bool, paper: bool, bits
     return raw, abs(eff - frac) / frac if frac else float(eff != 0)
 
 
+def _decays(c: dict, name: str, bits: int, paper: bool) -> tuple[int, float, int, float]:
+    """(dv, its error, du, its error); a neuron without a current reloads u each step (du = D - 1)."""
+    dv, dv_err = _decay(1 - c["a_m"][0], name, "membrane", False, paper, bits)
+    if not c["cuba"]:
+        return dv, dv_err, (1 << bits) - 1, 0.0
+    du, du_err = _decay(1 - c["a_s"][0], name, "synaptic", not paper, paper, bits)
+    return dv, dv_err, du, du_err
+
+
 def _sign_mode(q: np.ndarray) -> int:
     return MIXED if (q < 0).any() and (q > 0).any() else (INHIBITORY if (q < 0).any() else EXCITATORY)
 
@@ -191,10 +200,7 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
         raise InvalidModel("weights or bias are too large relative to the threshold for "
                            f"{fp('weight_mant_bits')}-bit mantissas with exponent <= {e_max}", where=name)
     scale = vth * (1 << shift) / c["theta"]  # S_i: v units per model unit
-    bits = fp("decay_bits")
-    dv, dv_err = _decay(1 - c["a_m"][0], name, "membrane", False, False, bits)
-    du, du_err = (_decay(1 - c["a_s"][0], name, "synaptic", True, False, bits) if c["cuba"]
-                  else ((1 << bits) - 1, 0.0))
+    dv, dv_err, du, du_err = _decays(c, name, fp("decay_bits"), paper=False)
     groups = {}
     for src, w in w_model.items():
         w_a = scale_rows(w, scale / (1 << shift)).data  # a_in units
@@ -227,10 +233,7 @@ def _paper(name, graph, c, mats, bias, fp):
     if vth >= 1 << vth_bits or vth < 1:
         raise InvalidModel(f"threshold mantissa {vth} is outside 1..{(1 << vth_bits) - 1}", where=name)
     w_unit, s = float(1 << w_bits), float(1 << (w_bits + shift))
-    bits = fp("decay_bits")
-    dv, dv_err = _decay(1 - c["a_m"][0], name, "membrane", False, True, bits)
-    du, du_err = (_decay(1 - c["a_s"][0], name, "synaptic", False, True, bits) if c["cuba"]
-                  else ((1 << bits) - 1, 0.0))
+    dv, dv_err, du, du_err = _decays(c, name, fp("decay_bits"), paper=True)
     groups = {}
     for src, m in mats.items():
         w = scale_rows(m, c["w_gain"] * w_unit).data
