@@ -36,7 +36,7 @@ from . import targets as tg
 from .errors import NeuroDeployError, UsageError
 from .semantics import INTEGRATORS, RESET_TIMINGS, RESETS, Semantics
 
-out = Console(markup=False, highlight=False)  # names from models and paths are never markup
+out = Console(markup=False, highlight=False, soft_wrap=True)  # names and paths: never markup, never wrapped
 err = Console(stderr=True, markup=False, highlight=False)
 CRASH_DIR_ENV = "NEURODEPLOY_CRASH_DIR"
 _OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
