@@ -19,6 +19,7 @@ from neurodeploy import artifact as art
 from neurodeploy import ir
 from neurodeploy.backend import Backend, Options, Plan
 from neurodeploy.ir.graph import Graph, is_neuron
+from neurodeploy.semantics import Semantics
 from neurodeploy.targets import Target
 
 from . import layout, mapping, options, simulator
@@ -52,7 +53,8 @@ class CrossbarBackend(Backend):
 
     def quantized_graph(self, artifact: art.Artifact) -> Graph:
         spec, arrays = layout.read(artifact)
-        return weights_graph(ir.load(artifact.file(art.MODEL_FILE)), spec, arrays)
+        sem = Semantics.from_dict(artifact.manifest["semantics"])
+        return weights_graph(ir.load(artifact.file(art.MODEL_FILE), sem), spec, arrays)
 
 
 def layer_weights(spec: dict, arrays: dict, name: str) -> np.ndarray:
