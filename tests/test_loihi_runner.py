@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from neurodeploy import backend as bk
+from neurodeploy import targets as tg
 from neurodeploy.errors import LinkError, TargetError
 from neurodeploy.runner import interpreter, run_jobs
 
-from test_loihi_support import build, random_graph
+from test_loihi_support import build, random_graph, require_lava
 
 
 def script(tmp_path, body: str) -> list[str]:
@@ -70,3 +71,20 @@ def test_lava_engine_without_its_environment_says_how_to_build_it(tmp_path, monk
     monkeypatch.setenv("NEURODEPLOY_LAVA_PYTHON", str(tmp_path / "no-lava" / "python"))
     with pytest.raises(TargetError, match="make lava-env"):
         bk.run(art.path, np.zeros((5, 1, 4)), engine="lava")
+
+
+def test_lava_refuses_an_artifact_with_other_fixed_point_widths(tmp_path):
+    """Lava's LIF has Loihi's widths built in: a board file with another state shift compiles and runs
+    on the NumPy engine, and the Lava engine says why it will not run it instead of computing
+    something else."""
+    require_lava()
+    variant = tmp_path / "loihi-shift4.toml"
+    variant.write_text('[target]\nextends = "loihi2"\nname = "loihi-shift4"\n[fixed_point]\n'
+                       'state_shift = { value = 4, unit = "bit", source = "test variant", confidence = "estimate" }\n')
+    g, pops = random_graph(np.random.default_rng(0), recurrent=False, cuba=False, n_in=4, sizes=[3],
+                           w_scale=0.5, bias=False)
+    art = bk.compile(build(g), tg.load(str(variant)), tmp_path / "a")
+    x = np.zeros((5, 1, 4))
+    assert bk.run(art.path, x).spikes[pops[0]].shape == (5, 1, 3)
+    with pytest.raises(LinkError, match="state_shift = 4 but Lava's bit-accurate LIF implements 6"):
+        bk.run(art.path, x, engine="lava")

@@ -5,8 +5,8 @@ so it decodes the artifact (layout.py's format) with its own code. Started by
 `neurodeploy.runner.run_jobs` as ``python lava_runner.py JOBS.json`` with JOBS a list of
 ``{"artifact": DIR, "inputs": X.npy (T, B, n_in) int, "out": OUT.npz, "steps": T, "record": [pop]}``
 (one input per network; several jobs per call amortize Lava's start-up). Lava's bit-accurate
-models have Loihi's widths built in; the artifact's run spec (``chip``) holds the same widths for
-the NumPy engine, and the tests comparing both engines bit for bit keep them in step. Each sample of the batch
+models have Loihi's widths built in: an artifact whose run spec (``chip``, the widths of its target
+file) differs from them is refused (`check_run_spec`) rather than run with other arithmetic. Each sample of the batch
 is a fresh Lava network (state zero), run for T steps; recorded spikes come from sink RingBuffers,
 voltages from Monitors. OUT.npz holds ``<pop>.spikes`` and ``<pop>.v`` arrays shaped (T, B, n),
 with the artifact's probe convention applied to v exactly as the NumPy engine applies it.
@@ -21,6 +21,7 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import Dense
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
+from lava.proc.lif.models import PyLifModelBitAcc
 from lava.proc.lif.process import LIF
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import SignMode
@@ -33,6 +34,17 @@ def load(path):
     with np.load(path / "params.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     return meta, arrays
+
+
+def check_run_spec(meta):
+    """Exit with a message if the artifact's fixed-point widths are not those of Lava's LIF model."""
+    model = PyLifModelBitAcc({})
+    lava = {"decay_bits": model.decay_shift, "state_bits": model.uv_bitwidth, "state_shift": model.act_shift}  # vth_shift = act_shift
+    spec = meta["chip"]
+    for key, value in lava.items():
+        if spec[key] != value:
+            raise SystemExit(f"the artifact's target has {key} = {spec[key]} but Lava's bit-accurate LIF "
+                             f"implements {value}: run it with --engine sim")
 
 
 def weights(arrays, j, syn):
@@ -80,6 +92,7 @@ def run_sample(meta, arrays, x, steps, record):
 
 def run_job(job):
     meta, arrays = load(Path(job["artifact"]))
+    check_run_spec(meta)
     if len(meta["inputs"]) != 1:
         raise SystemExit("the Lava runner drives exactly one graph input")
     x = np.load(job["inputs"], allow_pickle=False)
