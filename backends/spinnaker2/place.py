@@ -3,7 +3,7 @@
 The QPE map and the router position come from the target file (38 QPEs on a 7 x 6 grid with four holes). Slices are placed in
 network order along a snake path over the QPEs of a chip, and chips along a snake path over the
 board(s), so consecutive slices (one population, or a layer and the next) sit on neighbouring QPEs
-and chips: traffic stays local with no search. The last QPE of each chip's path is left free (the
+and chips: traffic stays local with no search. The PEs after the target's usable_pes in each chip's path are left free (the
 four PEs py-spinnaker2 reserves; which ones it reserves is not published).
 Boards tile along x; chip links are hexagonal (E, NE, N, W, SW, S) as on SpiNNaker boards.
 """
@@ -27,10 +27,7 @@ class Geometry:
     chips_x: int              # per board
     chips_y: int
     router_qpe: tuple         # where packets leave/enter a chip (the router position, from the target)
-
-    @property
-    def usable_pes(self) -> int:
-        return (len(self.qpes) - 1) * self.pes_per_qpe
+    usable_pes: int           # per chip; the PEs after them in placement order stay free
 
     @classmethod
     def from_target(cls, target) -> "Geometry":
@@ -42,7 +39,7 @@ class Geometry:
             order += [(x, y) for x in xs if (x, y) not in absent]
         return cls(np.array(order, dtype=np.int64), target.v("geometry.pes_per_qpe"),
                    target.v("geometry.chips_x"), target.v("geometry.chips_y"),
-                   (target.v("geometry.router_qpe_x"), target.v("geometry.router_qpe_y")))
+                   (target.v("geometry.router_qpe_x"), target.v("geometry.router_qpe_y")), target.v("limits.usable_pes"))
 
     def chip_order(self, boards: int) -> np.ndarray:
         """(chips, 2) global chip coordinates in placement order: board after board, snake inside."""
