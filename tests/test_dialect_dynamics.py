@@ -5,17 +5,21 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import nir
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from neurodeploy import ir
 from neurodeploy.errors import InvalidModel
 from neurodeploy.ir import dialect
 from neurodeploy.ops.dialect import STATES, STDPState
 from neurodeploy.semantics import Semantics
+from neurodeploy.sim.reference import simulate
 
 from peers import egru_torch, rwkv_torch, two_point_torch
+from test_dialect import port
 
 REPO = Path(__file__).resolve().parents[1]
 BRIAN2_ENV = REPO / ".venv-brian2"  # built by `make brian2-env`; .done marks a complete build
@@ -191,13 +195,24 @@ STDP_CASES = {
 }
 
 
+def brian2_weights(tmp_path, pre, post, w0, dt, params):
+    """Brian2's weight trajectory (T, B, out, in) for these spike trains (tests/peers/stdp_brian2.py
+    run by the .venv-brian2 interpreter); skips when that environment is not built."""
+    if not (BRIAN2_ENV / ".done").exists():
+        pytest.skip(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env prints why)")
+    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, pre=pre, post=post, w0=w0, dt=dt, **params)
+    proc = subprocess.run([str(BRIAN2_PYTHON), str(REPO / "tests" / "peers" / "stdp_brian2.py"), str(src), str(dst)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(dst)["w"]
+
+
 @pytest.mark.parametrize("case", STDP_CASES)
 def test_stdp_weight_trajectory_matches_brian2(case, tmp_path):
     """Tolerance 1e-9 x (w_max - w_min): both sides compute in float64 on the same spike trains;
     Brian2 decays its event-driven traces with exp(-(t - t_last)/tau) where the reference
     multiplies by exp(-dt/tau) each step, which differ by rounding only (~1e-16 per step)."""
-    if not (BRIAN2_ENV / ".done").exists():
-        pytest.skip(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env prints why)")
     p = dict(STDP_CASES[case])
     dt, prob = p.pop("dt"), p.pop("p")
     T, B, n_in, n_out = 400, 2, 5, 4
@@ -205,12 +220,7 @@ def test_stdp_weight_trajectory_matches_brian2(case, tmp_path):
     post = (rng.random((T, B, n_out)) < prob).astype(float)
     pre[7, 0, 1] = post[7, 0, 2] = 1.0  # a coincident pair, sample 0
     w0 = rng.uniform(p["w_min"], p["w_max"], (n_out, n_in))
-    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
-    np.savez(src, pre=pre, post=post, w0=w0, dt=dt, **p)
-    proc = subprocess.run([str(BRIAN2_PYTHON), str(REPO / "tests" / "peers" / "stdp_brian2.py"), str(src), str(dst)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    w_ref = np.load(dst)["w"]
+    w_ref = brian2_weights(tmp_path, pre, post, w0, dt, p)
 
     st = STDPState("stdp", dialect.STDP(weight="w", **p), w0, Semantics(dt=dt), B, np.float64)
     w = np.stack([st.step(pre[t], post[t]).copy() for t in range(T)])
@@ -231,3 +241,68 @@ def test_stdp_refuses_non_spike_input():
     st = STDPState("plastic", node, np.zeros((2, 3)), SEM, 1, np.float64)
     with pytest.raises(InvalidModel, match="^plastic: STDP pre-synaptic input must be 0/1 spikes"):
         st.step(np.full((1, 3), 0.5), np.zeros((1, 2)))
+
+
+# --- the same states run by the reference simulator through a neurodeploy graph ---------------
+
+def graph(nodes, edges, sem=None):
+    return ir.normalize(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), sem)
+
+
+def test_egru_graph_in_the_reference():
+    T, B, n, h = 60, 2, 4, 5
+    W, R = rng.normal(0, 1, (3 * h, n)), rng.normal(0, 1, (3 * h, h))
+    b_W, b_R, thr = rng.normal(0, 0.3, 3 * h), rng.normal(0, 0.3, 3 * h), rng.uniform(0.05, 0.3, h)
+    g = graph({"in": port("in", n), "egru": dialect.EGRU(W=W, R=R, b_W=b_W, b_R=b_R, threshold=thr),
+               "out": port("out", h)}, [("in", "egru"), ("egru", "out")])
+    x = rng.normal(0, 1, (T, B, n))
+    res = simulate(g, x, record=["egru"])
+    y_ref, c_ref = (a.numpy() for a in egru_torch.egru(tt(x), tt(W), tt(R), tt(b_W), tt(b_R), tt(thr)))
+    np.testing.assert_allclose(res.extra["outputs"]["egru"], y_ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.v["egru"], c_ref, rtol=0, atol=1e-12)
+    assert res.per_layer["egru"]["spikes"] == int(np.count_nonzero(y_ref)) > 0
+
+
+def test_spikegpt_dialect_chain_in_the_reference_over_256_steps():
+    """tokens -> Embedding -> LayerNorm -> TimeMix, (+ embedding) -> LayerNorm -> ChannelMix,
+    against the composition of the torch peers."""
+    T, B, V, d, f = 256, 2, 13, 6, 12
+    emb = dialect.Embedding(weight=rng.normal(0, 1, (V, d)))
+    ln1 = dialect.LayerNorm(weight=rng.normal(1, 0.2, d), bias=rng.normal(0, 0.2, d))
+    ln2 = dialect.LayerNorm(weight=rng.normal(1, 0.2, d), bias=rng.normal(0, 0.2, d), eps=1e-6)
+    att = timemix_node(d, d)
+    ffn = dialect.RWKVChannelMix(mu_k=rng.uniform(0, 1, d), mu_r=rng.uniform(0, 1, d), W_k=rng.normal(0, 1, (f, d)),
+                                 W_v=rng.normal(0, 1, (d, f)), W_r=rng.normal(0, 1, (d, d)))
+    g = graph({"tok": port("in", 1), "emb": emb, "ln1": ln1, "att": att, "ln2": ln2, "ffn": ffn, "out": port("out", d)},
+              [("tok", "emb"), ("emb", "ln1"), ("ln1", "att"), ("att", "ln2"), ("emb", "ln2"), ("ln2", "ffn"),
+               ("ffn", "out")])
+    tokens = rng.integers(0, V, (T, B))
+    res = simulate(g, tokens[:, :, None].astype(float), record=["att", "ffn"])
+
+    x = F.embedding(torch.from_numpy(tokens.T), tt(emb.weight))  # (B, T, d)
+    a = rwkv_torch.time_mix(F.layer_norm(x, (d,), tt(ln1.weight), tt(ln1.bias), 1e-5),
+                            *(tt(getattr(att, k)) for k in ("mu_k", "mu_v", "mu_r", "W_k", "W_v", "W_r", "W_o",
+                                                           "time_decay", "time_first")))
+    y = rwkv_torch.channel_mix(F.layer_norm(x + a, (d,), tt(ln2.weight), tt(ln2.bias), 1e-6),
+                               *(tt(getattr(ffn, k)) for k in ("mu_k", "mu_r", "W_k", "W_v", "W_r")))
+    np.testing.assert_allclose(res.extra["outputs"]["att"], a.transpose(0, 1).numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res.extra["outputs"]["ffn"], y.transpose(0, 1).numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_stdp_graph_in_the_reference_matches_brian2(tmp_path):
+    """Input spikes -> plastic Linear -> IF neurons: the reference's weight trajectory against
+    Brian2 fed the same pre (input) and post (IF output) spike trains; tolerance as above."""
+    T, B, n_in, n_out = 300, 2, 6, 3
+    p = dict(tau_plus=2e-3, tau_minus=3e-3, a_plus=0.04, a_minus=0.05, w_min=0.0, w_max=1.0)
+    w0 = rng.uniform(0.2, 0.6, (n_out, n_in))
+    g = graph({"in": port("in", n_in), "w": nir.Linear(weight=w0), "post": nir.IF(
+        r=np.full(n_out, 1e4), v_threshold=np.ones(n_out), v_reset=np.zeros(n_out)),
+        "stdp": dialect.STDP(weight="w", **p), "out": port("out", n_out)},
+        [("in", "w"), ("w", "post"), ("post", "out")])
+    pre = (rng.random((T, B, n_in)) < 0.15).astype(float)
+    res = simulate(g, pre, record=["post", "stdp"])
+    post = res.spikes["post"]
+    assert 0 < post.mean() < 0.5
+    w_ref = brian2_weights(tmp_path, pre, post, w0, g.semantics.dt, p)
+    np.testing.assert_allclose(res.extra["weights"]["stdp"], w_ref, rtol=0, atol=1e-9)
+    assert res.per_layer["stdp"] == {"weight_updates": int(pre.sum()) * n_out + int(post.sum()) * n_in}
