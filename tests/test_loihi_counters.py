@@ -26,7 +26,8 @@ def test_counters_match_spikes(tmp_path):
     spikes["input"] = x
     expected, per_dst = 0, {p: 0 for p in pops}
     for j, s in enumerate(meta["synapses"]):
-        w = effective_weights(params[f"s{j}_weights"], s["sign_mode"], s["num_weight_bits"], meta["chip"]["weight_mant_bits"])
+        w = effective_weights(params[f"s{j}_weights"], s["sign_mode"], s["num_weight_bits"],
+                              meta["chip"]["weight_mant_bits"])
         n = int(((spikes[s["src"]] != 0).sum(axis=(0, 1)) * (w != 0).sum(axis=0)).sum())
         expected += n
         per_dst[s["dst"]] += n

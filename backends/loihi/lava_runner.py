@@ -38,8 +38,8 @@ def load(path):
 
 def check_run_spec(meta):
     """Exit with a message if the artifact's fixed-point widths are not those of Lava's LIF model."""
-    model = PyLifModelBitAcc({})
-    lava = {"decay_bits": model.decay_shift, "state_bits": model.uv_bitwidth, "state_shift": model.act_shift}  # vth_shift = act_shift
+    model = PyLifModelBitAcc({})  # its vth_shift equals act_shift, as state_shift stands for both
+    lava = {"decay_bits": model.decay_shift, "state_bits": model.uv_bitwidth, "state_shift": model.act_shift}
     spec = meta["chip"]
     for key, value in lava.items():
         if spec[key] != value:
