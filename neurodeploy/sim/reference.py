@@ -3,9 +3,14 @@
 Every backend's fidelity is measured against this, so it is NumPy only (independent of the
 torch-based peers it is checked against) and follows `graph.semantics` to the letter:
 
-- per step, nodes are evaluated in ``graph.order``; a node's input is the sum over its incoming
-  edges of the sources' outputs, this step's for normal edges and the previous step's for the
-  recurrent edges in ``graph.delayed`` (zeros at t=0);
+- every node runs through its op definition (`neurodeploy.ops`): a stateless function or a state
+  object with ``step`` (NIR neurons: `.neurons`; dialect nodes: `neurodeploy.ops.dialect`);
+- per step, nodes are evaluated in ``graph.order``; a node's input on each port is the sum over
+  that port's incoming edges of the sources' outputs (one array for a single-port op, a dict
+  port -> array otherwise; a port without edges reads zeros), this step's for normal edges and the
+  previous step's for the recurrent edges in ``graph.delayed`` (zeros at t=0);
+- a learning rule (STDP) updates per-sample weights of its weight node after each step
+  (`.plastic`, which defines its pre and post signals);
 - stateless nodes fed only by graph inputs (the usual first weight layer) are evaluated once for
   all steps as (T*B)-row operations in chunks (when the result fits in memory); that is the same
   arithmetic, just not repeated T times;
@@ -18,17 +23,20 @@ between im2col and an event-driven scatter by input density (`.scatter`); non-ze
 buffered as bytes (`_NonzeroCount`). Only the convolution's summation order depends on the
 path (the scatter sums in float64, then rounds once); the neuron arithmetic is unchanged.
 
-Recording (arrays shaped (T, B, *shape)): ``Result.spikes[n]`` for spiking nodes, Threshold and
-Output nodes; ``Result.v[n]`` for the membrane of neuron nodes; ``Result.extra["i"][n]`` for the
-synaptic current of CubaLI/CubaLIF; ``Result.extra["outputs"][n]`` for any other node. Default:
-the Output nodes.
+Recording (arrays shaped (T, B, *shape)): ``Result.spikes[n]`` for binary ops (spiking neurons,
+Threshold) and Output nodes; ``Result.v[n]`` for a state's ``v`` (membrane, EGRU's c);
+``Result.extra["i"][n]`` for the synaptic current of CubaLI/CubaLIF; ``Result.extra["outputs"][n]``
+for any other output (graded, real-valued) unless it is the recorded v itself (LI, CubaLI, I);
+``Result.extra["weights"][rule]`` for a recorded learning rule, (T, B, out, in). Default: the
+Output nodes.
 
 Counters (totals over batch and steps; per node in ``Result.per_layer``):
 ``synaptic_events`` = non-zero inputs x synapses they drive, per weight layer (Affine, Linear,
 Conv, SumPool/AvgPool; conv counts the exact kernel footprint); ``macs`` = the part of those whose
 input is real-valued rather than 0/1 spikes; ``dense_synaptic_ops`` = every synapse (zero weights
 included) every step;
-``neuron_updates`` = neurons x steps; ``spikes``; ``ticks`` = steps.
+``neuron_updates`` = neurons x steps; ``spikes``; ``ticks`` = steps. A state with ``counters()``
+(the dialect nodes, learning rules) reports its own events instead.
 """
 from __future__ import annotations
 
