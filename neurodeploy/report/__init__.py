@@ -5,10 +5,9 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from .. import safeio
 from ..errors import UsageError
 from . import html, jsonfmt, markdown
 
@@ -22,16 +21,9 @@ def render(report, fmt: str) -> str:
 
 
 def write(report, fmt: str, path) -> Path:
-    """Render first, then write via a temp file and rename: a failure leaves no partial file."""
+    """Render first, then write atomically (`safeio.write_file`: a failure leaves no partial file).
+    This library call creates the parent directories; the CLI does not (it refuses a missing one)."""
     text = render(report, fmt)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return safeio.write_file(path, text.encode("utf-8"))
