@@ -138,3 +138,17 @@ def test_flags_match_the_old_type_lists():
         {nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I}
     assert set(ops.types(is_neuron=True)) - {nir.LIF, nir.IF, nir.CubaLIF, nir.LI, nir.CubaLI, nir.I} >= \
         {dialect.EGRU, dialect.TwoPointCell}
+
+
+def test_activity_of_a_graded_neuron_is_its_output_not_its_state():
+    """EGRU's activity (NeuroBench activation sparsity) is its graded events y, zero between
+    events, not its internal c (recorded as v)."""
+    from neurodeploy.energy.neurobench import activation_sparsity, activity
+    from test_dialect import build
+
+    g = ir.normalize(build("egru"))
+    res = simulate(g, np.random.default_rng(3).normal(size=(30, 3)), record=["egru"])
+    y = res.extra["outputs"]["egru"]
+    assert activity(g, res, "egru") is y and not np.array_equal(y, res.v["egru"])
+    assert 0 < np.mean(y == 0) < 1 and np.mean(res.v["egru"] == 0) < np.mean(y == 0)
+    assert activation_sparsity(g, res) == np.mean(y == 0)

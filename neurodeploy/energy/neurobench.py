@@ -95,14 +95,17 @@ def weight_nodes(graph: Graph) -> list[str]:
 
 
 def activity(graph: Graph, result: Result, name: str, inputs=None) -> np.ndarray:
-    """Output of node `name` over the run, (T, B, *shape): its recorded trace, the input array for
-    an Input node, or (through Flatten/Output) its predecessor's, reshaped."""
+    """Output of node `name` over the run, (T, B, *shape): its recorded trace (spikes; v where the
+    output is v; else the recorded output, e.g. EGRU's graded events rather than its state c),
+    the input array for an Input node, or (through Flatten/Output) its predecessor's, reshaped."""
     node = graph.nodes[name]
     op = ops.get(node, name)
     if op.spiking:
         trace = result.spikes.get(name)
-    else:
+    elif op.out_is_v:
         trace = result.v.get(name, result.spikes.get(name))
+    else:
+        trace = result.extra.get("outputs", {}).get(name, result.spikes.get(name))
     if trace is not None:
         return trace
     if isinstance(node, nir.Input) and inputs is not None:
