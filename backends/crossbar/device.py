@@ -57,46 +57,58 @@ def prog_sigma(g_target: np.ndarray, d: Device) -> np.ndarray:
 
 
 def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: int = 0) -> np.ndarray:
-    """Programmed conductances; `verify` write-verify iterations re-draw cells outside tolerance."""
+    """Programmed conductances; `verify` write-verify iterations re-draw cells outside tolerance.
+    Draws in the targets' dtype (float32 for runs, float64 where exactness is tested)."""
     sigma = prog_sigma(g_target, d)
-    g = g_target + sigma * rng.standard_normal(g_target.shape)
+    g = g_target + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype)
     for _ in range(verify):
         bad = np.abs(g - g_target) > d.verify_tolerance
         if not bad.any():
             break
-        g[bad] = g_target[bad] + sigma[bad] * rng.standard_normal(int(bad.sum()))
-    return np.maximum(g, 0)
+        g[bad] = g_target[bad] + sigma[bad] * rng.standard_normal(int(bad.sum()), dtype=g_target.dtype)
+    return np.maximum(g, 0, out=g)
 
 
 def stuck(g: np.ndarray, d: Device, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(conductances with stuck cells replaced, code per cell: 0 ok, 1 stuck off, 2 stuck on)."""
-    u = rng.random(g.shape)
-    code = np.where(u < d.stuck_off, 1, np.where(u < d.stuck_off + d.stuck_on, 2, 0)).astype(np.int8)
-    return np.where(code == 1, d.g_min, np.where(code == 2, d.g_max, g)), code
+    u = rng.random(g.shape, dtype=np.float32).ravel()
+    hit = np.flatnonzero(u < d.stuck_off + d.stuck_on)
+    code = np.zeros(g.size, np.int8)
+    code[hit] = np.where(u[hit] < d.stuck_off, 1, 2)
+    out = g.copy().ravel()
+    out[hit] = np.where(code[hit] == 1, d.g_min, d.g_max)
+    return out.reshape(g.shape), code.reshape(g.shape)
+
+
+def _log_rel(g: np.ndarray, d: Device) -> np.ndarray:
+    """ln(|g| / g_max), floored at the dtype's smallest normal number (g = 0 has no logarithm)."""
+    return np.log(np.maximum(np.abs(g) / g.dtype.type(d.g_max), np.finfo(g.dtype).tiny))
 
 
 def _clip_lin(x, p):
-    slope, offset, lo, hi = p
+    slope, offset, lo, hi = (x.dtype.type(v) for v in p)
     return np.clip(slope * x + offset, lo, hi)
 
 
 def drift_exponents(g_target: np.ndarray, d: Device, rng: np.random.Generator) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        lx = np.log(np.maximum(g_target / d.g_max, np.finfo(float).tiny))
+    lx = _log_rel(g_target, d)
     mu, sigma = _clip_lin(lx, d.nu_mu), _clip_lin(lx, d.nu_sigma)
-    return np.abs(mu + sigma * rng.standard_normal(g_target.shape))
+    return np.abs(mu + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype))
 
 
 def drift(g_prog: np.ndarray, nu: np.ndarray, t: float, d: Device) -> np.ndarray:
     """Conductance `t` seconds after programming (t = 0: as programmed, at the reference time t0)."""
-    return g_prog * ((t + d.t0) / d.t0) ** (-nu) if t > 0 else g_prog
+    if t <= 0:
+        return g_prog
+    return g_prog * np.exp(nu * g_prog.dtype.type(-np.log((t + d.t0) / d.t0)))
 
 
 def read_noise(g_prog: np.ndarray, g_drift: np.ndarray, t: float, d: Device,
                rng: np.random.Generator) -> np.ndarray:
     """The 1/f noise accumulated up to time `t` after programming, as one draw per cell."""
     q0, qe, qmax = d.noise_q
-    with np.errstate(divide="ignore"):
-        q = np.minimum(q0 / (np.abs(g_prog) / d.g_max) ** qe, qmax)
-    sig = q * np.sqrt(np.log((t + d.t0 + d.t_read) / (2 * d.t_read)))
-    return np.maximum(g_drift + np.abs(g_drift) * sig * rng.standard_normal(g_prog.shape), 0)
+    dt = g_prog.dtype.type
+    q = np.minimum(dt(q0) * np.exp(dt(-qe) * _log_rel(g_prog, d)), dt(qmax))
+    q *= dt(np.sqrt(np.log((t + d.t0 + d.t_read) / (2 * d.t_read))))
+    noise = rng.standard_normal(g_prog.shape, dtype=g_prog.dtype)
+    return np.maximum(g_drift + np.abs(g_drift) * q * noise, 0)

@@ -66,18 +66,17 @@ class Fast:
     blocks start at `col_starts`)."""
 
     def __init__(self, G: np.ndarray, r_row: float, r_col: float, col_starts=(0,)):
-        G = np.asarray(G, np.float64)
+        G = np.asarray(G)
         R, C = G.shape
         bounds = list(col_starts) + [C]
         S = np.empty_like(G)
         for a, b in zip(bounds[:-1], bounds[1:]):  # the row drop sees only its own tile's cells
             g = G[:, a:b]
-            k = np.arange(1, b - a + 1)
+            k = np.arange(1, b - a + 1, dtype=G.dtype)
             below = np.cumsum(g * k, axis=1)                    # sum_{n<=j} G_in (n+1)
             above = g.sum(1, keepdims=True) - np.cumsum(g, axis=1)
             S[:, a:b] = below + k * above
-        m = np.arange(R)[:, None]
-        w = R - m                                               # segments from row m to the ADC
+        w = (R - np.arange(R, dtype=G.dtype))[:, None]                                              # segments from row m to the ADC
         upto = np.cumsum(G, axis=0)                             # sum_{i<=m} G_ij
         after = np.cumsum((G * w)[::-1], axis=0)[::-1] - G * w  # sum_{i>m} (R-i) G_ij
         T = w * upto + after
