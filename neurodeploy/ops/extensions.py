@@ -41,7 +41,7 @@ def _summary(node) -> str:
     for f, kind in type(node).FIELDS.items():
         v = getattr(node, f)
         if kind == "array":
-            parts.append(f"{f} {'x'.join(map(str, np.shape(v)))}")
+            parts.append(f"{f} {'x'.join(map(str, np.shape(v)))}" if np.ndim(v) > 1 else f"{f} ({len(v)},)")
         elif kind in ("float", "str"):
             parts.append(f"{f}={v:.4g}" if kind == "float" else f"{f}={v}")
     return ", ".join(parts)
