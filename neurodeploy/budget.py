@@ -12,18 +12,17 @@ outside a scope each charge is checked alone. See docs/artifact.md, "Memory budg
 from __future__ import annotations
 
 import math
-import os
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from .errors import BudgetExceeded, UsageError
+from .settings import Setting
 
 DEFAULT = 2 * 2**30
 ENV = "NEURODEPLOY_MEMORY_BUDGET"
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
-_limit: ContextVar[int | None] = ContextVar("memory_budget", default=None)
 _spent: ContextVar[list[int] | None] = ContextVar("memory_spent", default=None)
 
 
@@ -38,25 +37,23 @@ def parse_size(text: str, *, what: str = "memory budget") -> int:
     return int(n)
 
 
+LIMIT = Setting("memory_budget", ENV, DEFAULT, parse_size)
+
+
 def limit() -> int:
-    """The budget in bytes: the one set for this context, else the environment's, else DEFAULT."""
-    set_ = _limit.get()
-    if set_ is not None:
-        return set_
-    env = os.environ.get(ENV)
-    return parse_size(env, what=f"${ENV}") if env else DEFAULT
+    """The budget in bytes: the one given for this context, else the environment's, else DEFAULT."""
+    return LIMIT.get()
 
 
 @contextmanager
 def scope(nbytes: int | None = None):
     """Charges inside add up; `nbytes` (if given) is the budget for the scope."""
-    t1 = _limit.set(nbytes if nbytes is not None else _limit.get())
-    t2 = _spent.set([0])
+    token = _spent.set([0])
     try:
-        yield
+        with LIMIT.given(nbytes):
+            yield
     finally:
-        _spent.reset(t2)
-        _limit.reset(t1)
+        _spent.reset(token)
 
 
 def charge(nbytes: int, what: str, *, where: str | None = None) -> None:

@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        with budget.scope(args.memory_budget), safeio.lock_timeout_set(args.lock_timeout):
+        with budget.scope(args.memory_budget), safeio.LOCK_TIMEOUT.given(args.lock_timeout):
             args.fn(args)
     except NeuroDeployError as e:
         _say("error", str(e))

@@ -21,16 +21,15 @@ import secrets
 import stat
 import time
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import Busy, UsageError
+from .settings import Setting
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 LOCK_ENV = "NEURODEPLOY_LOCK_TIMEOUT"
 _POLL_S = 0.05
-_lock_timeout: ContextVar[float | None] = ContextVar("lock_timeout", default=None)
 
 
 def _refuse(path, why: str, hint: str | None = None) -> UsageError:
@@ -101,14 +100,6 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def lock_timeout() -> float:
-    set_ = _lock_timeout.get()
-    if set_ is not None:
-        return set_
-    env = os.environ.get(LOCK_ENV)
-    return parse_timeout(env, what=f"${LOCK_ENV}") if env else DEFAULT_LOCK_TIMEOUT
-
-
 def parse_timeout(text: str, *, what: str = "--lock-timeout") -> float:
     try:
         s = float(text)
@@ -119,13 +110,7 @@ def parse_timeout(text: str, *, what: str = "--lock-timeout") -> float:
     return s
 
 
-@contextmanager
-def lock_timeout_set(seconds: float):
-    token = _lock_timeout.set(seconds)
-    try:
-        yield
-    finally:
-        _lock_timeout.reset(token)
+LOCK_TIMEOUT = Setting("lock_timeout", LOCK_ENV, DEFAULT_LOCK_TIMEOUT, parse_timeout)
 
 
 def lock_path(directory: str | os.PathLike) -> Path:
@@ -137,7 +122,7 @@ def lock_path(directory: str | os.PathLike) -> Path:
 def lock(directory: str | os.PathLike, *, shared: bool = False):
     """Hold the lock of an artifact directory (exclusive to write it, shared to read it)."""
     path = lock_path(directory)
-    fd = _acquire(Path(directory), path, shared, time.monotonic() + lock_timeout())
+    fd = _acquire(Path(directory), path, shared, time.monotonic() + LOCK_TIMEOUT.get())
     try:
         yield
     finally:
@@ -161,7 +146,7 @@ def _acquire(directory: Path, path: Path, shared: bool, deadline: float) -> int 
                     os.close(fd)
                     raise Busy("artifact directory is in use by another neurodeploy process (compile or run)",
                                where=str(directory),
-                               hint=f"waited {lock_timeout():g} s; retry, or raise --lock-timeout") from None
+                               hint=f"waited {LOCK_TIMEOUT.get():g} s; retry, or raise --lock-timeout") from None
                 time.sleep(_POLL_S)
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino

@@ -266,7 +266,7 @@ def _holder(path: Path, mode: str, seconds: float) -> subprocess.Popen:
 def test_a_second_writer_fails_clearly_after_the_timeout(tmp_path):
     holder = _holder(tmp_path / "art", "exclusive", 30)
     try:
-        with safeio.lock_timeout_set(0.3), pytest.raises(Busy, match="in use") as e:
+        with safeio.LOCK_TIMEOUT.given(0.3), pytest.raises(Busy, match="in use") as e:
             make(tmp_path / "art")
         assert e.value.exit_code == 2 and str(tmp_path / "art") in str(e.value)
         assert not (tmp_path / "art").exists()
@@ -278,7 +278,7 @@ def test_a_second_writer_fails_clearly_after_the_timeout(tmp_path):
 def test_a_second_writer_waits_for_the_first(tmp_path):
     holder = _holder(tmp_path / "art", "exclusive", 0.5)
     t0 = time.monotonic()
-    with safeio.lock_timeout_set(30):
+    with safeio.LOCK_TIMEOUT.given(30):
         make(tmp_path / "art")
     assert time.monotonic() - t0 > 0.2 and holder.wait() == 0
     assert leftovers(tmp_path, "art") == []  # the last holder removed the lock file
@@ -302,7 +302,7 @@ def test_readers_share_the_lock_and_keep_writers_out(tmp_path):
     make(tmp_path / "art", gen=1)
     reader = _holder(tmp_path / "art", "shared", 30)
     try:
-        with safeio.lock_timeout_set(0.2):
+        with safeio.LOCK_TIMEOUT.given(0.2):
             with art.reading(tmp_path / "art"):  # a second reader: fine
                 pass
             with pytest.raises(Busy):
