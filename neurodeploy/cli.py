@@ -173,12 +173,20 @@ def cmd_run(args) -> None:
     x = _load_input(args.input)
     _charge_steps(x, args.steps, args.input)
     with art.reading(args.artifact):
-        result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine)
+        device = {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("drift_time", args.drift_time))
+                  if v is not None}  # Monte Carlo over device draws (crossbar), forwarded to the engine
+        result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine,
+                        engine_options=device or None)
     safeio.write_file(args.out, result.save_npz)
     overruns = result.extra.get("overruns")
     if overruns:
         _say("warning", f"{overruns} tick deadline overrun(s); on the chip these lose spikes", style="yellow")
     out.print(_clean(f"ran {args.artifact} ({result.extra.get('engine', args.engine or 'sim')}) -> {args.out}"))
+    mc = result.extra.get("monte_carlo")
+    if mc:
+        a = mc["spike_agreement"]
+        out.print(f"{mc['samples']} device draws: spike agreement with ideal devices {a['mean']:.4f} "
+                  f"(95% CI {a['ci95'][0]:.4f}..{a['ci95'][1]:.4f})")
 
 
 def cmd_energy(args) -> None:
@@ -304,6 +312,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=_checked(_steps))
     sp.add_argument("--record", nargs="+", metavar="NODE", default=[])
     sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
+    sp.add_argument("--samples", type=int, help="Monte Carlo: number of device draws (crossbar)")
+    sp.add_argument("--seed", type=int, help="seed of the device draws")
+    sp.add_argument("--drift-time", type=float, help="seconds since the devices were programmed")
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_run)
 

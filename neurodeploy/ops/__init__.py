@@ -7,15 +7,17 @@ through it instead of testing types: shape inference and repairs (`neurodeploy.i
     from neurodeploy import ops
     op = ops.get(node)              # the OpDef of a node (or of its class); UnsupportedNode if none
     op.ports                        # input ports, first = default: ("input",), ("basal", "apical")
-    op.is_neuron, op.spiking, op.binary, op.stateful, op.host   # flags
+    op.is_neuron, op.spiking, op.binary, op.stateful, op.host, op.plastic   # flags
     op.declared(node, where)        # input shape pattern (ints, None wildcards) or None = any
     op.output(node, in_shape, where)                     # output shape
     op.stateless(name, node, in_shape, out_shape, dtype) -> (fn, Fan | None)     # x -> y, batched
     op.state(name, node, in_shapes, out_shape, sem, batch, dtype) -> object with .step(x)
-    op.discretise(name, node, shape, sem) -> Coefficients           # NIR neurons only
+    op.discretise(name, node, shape, sem) -> dict a_m, k_x, c, a_s, g_s, k_i  # NIR neurons only;
+                                    # backends call neurodeploy.sim.neurons.discretise -> Coefficients
     op.fanout(node, in_shape, dense) -> synapses per input element  # connection layers only
     op.synapses(node, in_shape, out_shape) -> int;  op.summary(node) -> str   # inspect
     ops.register(OpDef(cls=MyNode, ...))                 # adding an op: one definition
+    ops.types(spiking=True)                              # classes with these flag values
 
 Ports: a node's input on a port is the sum of that port's incoming edges (`Graph.ports` maps
 an edge to its port; absent = the op's default, `ports[0]`). A single-port op's `step`/`fn` gets
