@@ -20,8 +20,9 @@ variant, then in `targets/`, so a user's own board file can extend a shipped tar
 
 Every target is checked against a schema when loaded: the core's (`SCHEMA`: the ``[target]`` keys
 and the ``energy`` sections every backend shares) plus its backend's
-``backends/<backend>/target_schema.toml`` (or a ``target_schema.toml`` beside a target that has no
-backend, such as the baselines). A schema lists each quantity the code reads with its unit:
+``backends/<backend>/target_schema.toml`` (or a ``target_schema.toml`` beside the file, as for the
+baselines). A description with ``backend = "none"`` and no schema beside it is checked against the
+core's part only. A schema lists each quantity the code reads with its unit:
 
     [required]
     "limits.pes" = "PE"                 # dotted key = unit (or a list of accepted units)
@@ -44,6 +45,7 @@ from .errors import TargetError, UsageError
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 BACKENDS_DIR = Path(__file__).resolve().parent.parent / "backends"
 SCHEMA_FILE = "target_schema.toml"
+NO_BACKEND = "none"  # a description with no backend (energy-only): only the core schema applies
 # The core's part of every schema: energy coefficients are read generically (neurodeploy.energy).
 SCHEMA = {"optional": {"energy.dynamic.*": ["fJ", "pJ", "nJ", "uJ", "J"], "energy.static.*": ["uW", "mW", "W"]}}
 CONFIDENCE = ("src", "code", "doc", "2nd", "derived", "estimate", "unverified", "measured")
@@ -139,6 +141,8 @@ def _schema(t: "Target") -> dict:
     """The core schema merged with the backend's (or the one beside the file)."""
     beside = t.path.parent / SCHEMA_FILE
     path = beside if beside.is_file() else BACKENDS_DIR / t.backend / SCHEMA_FILE
+    if t.backend == NO_BACKEND and not beside.is_file():
+        return {"required": {}, "optional": dict(SCHEMA["optional"]), "open": True}
     if not path.is_file():
         raise TargetError(f"backend {t.backend!r} has no {SCHEMA_FILE}", where=str(t.path),
                           hint=f"list every quantity the backend reads with its unit in {path}")
@@ -164,11 +168,13 @@ def _check_schema(t: "Target", schema: dict) -> None:
         if spec is None:
             spec = next((u for pat, u in declared.items() if "*" in pat and fnmatch.fnmatchcase(key, pat)
                          and key.count(".") == pat.count(".")), None)
+        if spec is None and schema.get("open"):
+            continue
         if spec is None:
             raise TargetError(f"quantity {key!r} is not in the {t.backend} schema", where=str(t.path),
                               hint=f"declare it in the backend's {SCHEMA_FILE}, or remove it if no code reads it")
         if q.unit not in _units(spec):
-            raise TargetError(f"quantity {key!r} has unit {q.unit!r}, the schema says {_units(spec)}",
+            raise TargetError(f"{key} has unit {q.unit!r}, the schema says {_units(spec)}",
                               where=str(t.path))
     _check_bare_numbers(t.data, "", t.path)
 

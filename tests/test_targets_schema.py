@@ -49,9 +49,9 @@ def test_extends_inherits_and_overrides(tmp_path):
 @pytest.mark.parametrize("text, words", [
     (BASE.replace('pes = { value = 4, unit = "PE", source = "datasheet", confidence = "doc" }', ""),
      "required quantity 'limits.pes' is missing"),
-    (BASE + 'extra = { value = 1, unit = "B", source = "x", confidence = "doc" }\n', "'energy.dynamic.extra' has unit"),
+    (BASE + 'extra = { value = 1, unit = "B", source = "x", confidence = "doc" }\n', "energy.dynamic.extra has unit 'B'"),
     (BASE + '[other]\nfoo = { value = 1, unit = "B", source = "x", confidence = "doc" }\n', "'other.foo' is not in the toy schema"),
-    (BASE.replace('unit = "Hz"', 'unit = "s"'), "'timing.clock' has unit 's'"),
+    (BASE.replace('unit = "Hz"', 'unit = "s"'), "timing.clock has unit 's'"),
     (BASE + '[geometry]\nabsent = [[4, 3]]\n', "number 'geometry.absent' has no source"),
     (BASE.replace('source = "datasheet"', 'source = ""', 1), "has no source"),
 ])
