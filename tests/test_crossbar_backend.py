@@ -200,3 +200,24 @@ def test_report_lists_layers_and_design_rules(tmp_path):
     console.print(bk.get("crossbar").report(Artifact(art.path)))
     text = console.export_text()
     assert "n0" in text and "200 x 30" in text and "ADC step" in text and "design rules" in text
+
+
+def test_cli_runs_a_monte_carlo(tmp_path):
+    import subprocess
+    import sys
+
+    from neurodeploy import ir
+
+    ir.write(tmp_path / "m.nir", net(("LIF",), (12, 8)))
+    np.save(tmp_path / "x.npy", spikes(12))
+    py = [sys.executable, "-m", "neurodeploy"]
+    subprocess.run(py + ["compile", str(tmp_path / "m.nir"), "--target", "crossbar-pcm", "-o", str(tmp_path / "a"),
+                         "-O", "effects=all"], check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(py + ["run", str(tmp_path / "a"), "--input", str(tmp_path / "x.npy"), "--samples", "5",
+                                "--seed", "1", "--drift-time", "60", "--out", str(tmp_path / "o.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 device draws: spike agreement" in proc.stdout
+    bad = subprocess.run(py + ["run", str(tmp_path / "a"), "--input", str(tmp_path / "x.npy"), "--drift-time", "-5",
+                               "--out", str(tmp_path / "p.npz")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "before programming" in bad.stderr
