@@ -125,8 +125,9 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
 def _listed_files(directory: Path) -> set[str] | None:
     """The files a neurodeploy manifest in `directory` lists, or None if it holds none."""
     try:
-        m = json.loads((directory / MANIFEST).read_bytes()[: 1 << 26])
-    except (OSError, ValueError):
+        with open(directory / MANIFEST, "rb") as f:
+            m = json.loads(f.read(1 << 26))  # a manifest is KBs to MBs; a huge file is not ours
+    except (OSError, ValueError, RecursionError):
         return None
     legacy = isinstance(m, dict) and m.get("format_version") == 1 and isinstance(m.get("backend"), str)
     if not (isinstance(m, dict) and (m.get("format") == FORMAT or legacy) and isinstance(m.get("files"), dict)):

@@ -134,8 +134,8 @@ def _acquire(directory: Path, path: Path, shared: bool, deadline: float) -> int 
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as e:
-            if shared and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                return None  # a read-only place: nobody without write access can change it either
+            if shared and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+                return None  # a read-only place (nobody without write access can change it either) or none
             raise _refuse(path, f"cannot create the artifact's lock file: {e.strerror}") from None
         while True:
             try:

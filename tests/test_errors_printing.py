@@ -101,3 +101,8 @@ def test_the_installed_command_prints_no_traceback_on_stderr(tmp_path):
     bad.write_text("not HDF5 [/x]")
     proc = subprocess.run([sys.executable, "-m", "neurodeploy", "inspect", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 3 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_run_on_a_missing_artifact_says_so(tmp_path, x, capsys):
+    assert main(["run", str(tmp_path / "no" / "art"), "--input", x, "--out", str(tmp_path / "o.npz")]) == 2
+    assert "is not an artifact" in capsys.readouterr().err
