@@ -7,7 +7,7 @@ VENV := .venv
 LAVA := .venv-lava
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench env lava-env browser clean
+.PHONY: demo test bench env lava-env brian2-env browser rtl-tools clean
 
 $(VENV)/.done: pyproject.toml setup.py requirements-dev.txt
 	test -x $(PY) || $(PY311) -m venv $(VENV)
@@ -41,17 +41,22 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium could not be installed: the browser test will skip and say so"
 
+# The FPGA backend's `rtl` engine runs the exported Verilog in Icarus Verilog (Debian package).
+rtl-tools:
+	@command -v iverilog >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \
+	  || echo "iverilog could not be installed: the rtl engine tests will skip and say so"
+
 env: $(VENV)/.done
 lava-env: $(LAVA)/.done
 
 demo: env lava-env
 	$(PY) examples/demo.py
 
-test: env lava-env browser brian2-env
+test: env lava-env browser brian2-env rtl-tools
 	$(PY) -m pytest -q
 
 bench: env lava-env
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(LAVA) build *.egg-info
+	rm -rf $(VENV) $(LAVA) $(BRIAN2) build *.egg-info
