@@ -96,6 +96,8 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
         raise UsageError("cannot write an artifact over a file system root", where=str(out_dir))
     if not out.parent.is_dir():
         raise UsageError(f"directory {out.parent} does not exist", where=str(out_dir), hint="create it first")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"directory {out.parent} is not writable", where=str(out_dir))
     if out.is_symlink():
         raise UsageError("is a symbolic link; refusing to replace it", where=str(out_dir), hint="give the real path")
     if not os.path.lexists(out):

@@ -22,7 +22,7 @@ from neurodeploy.artifact import Artifact
 from neurodeploy.cli import main
 from neurodeploy.errors import Busy, UsageError
 
-TESTS = Path(__file__).resolve().parent
+S2 = ["--target", "spinnaker2", "--integrator", "euler"]  # the semantics SpiNNaker 2 runs without options
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
 
 
@@ -47,7 +47,7 @@ def _snapshot(path: Path) -> dict[str, bytes]:
 
 def test_force_refuses_a_directory_that_is_not_an_artifact(braille, tmp_path, capsys):
     before = _user_dir(tmp_path / "mine")
-    code = main(["compile", braille, "--target", "spinnaker2", "-o", str(tmp_path / "mine"), "--force"])
+    code = main(["compile", braille, *S2, "-o", str(tmp_path / "mine"), "--force"])
     assert code == 2 and "no neurodeploy artifact" in capsys.readouterr().err
     assert _snapshot(tmp_path / "mine") == before
 
@@ -56,7 +56,7 @@ def test_force_on_the_working_directory_touches_nothing(braille, tmp_path, monke
     """probe: `-o . --force` wiped the working directory."""
     before = _user_dir(tmp_path / "cwd")
     monkeypatch.chdir(tmp_path / "cwd")
-    assert main(["compile", braille, "--target", "spinnaker2", "-o", ".", "--force"]) == 2
+    assert main(["compile", braille, *S2, "-o", ".", "--force"]) == 2
     assert _snapshot(tmp_path / "cwd") == before
 
 
@@ -119,7 +119,7 @@ def test_sigkill_at_any_point_leaves_one_complete_artifact(tmp_path, marker, del
 def test_sigkill_during_cli_compile_force(braille, tmp_path):
     """The real command, killed at several points of its run (a bounded number of times)."""
     out = tmp_path / "art"
-    cmd = [sys.executable, "-m", "neurodeploy", "compile", braille, "--target", "spinnaker2", "-o", str(out), "--force"]
+    cmd = [sys.executable, "-m", "neurodeploy", "compile", braille, *S2, "-o", str(out), "--force"]
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, env=ENV, capture_output=True)
     duration = time.monotonic() - t0
@@ -197,7 +197,7 @@ def test_the_writer_refuses_non_regular_targets(tmp_path, kind):
 def test_cli_outputs_refuse_dev_full(braille, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((5, 12), np.float32))
     assert main(["simulate", braille, "--input", str(tmp_path / "x.npy"), "--out", "/dev/full"]) == 2
-    assert main(["compile", braille, "--target", "spinnaker2", "-o", "/dev/full", "--force"]) == 2
+    assert main(["compile", braille, *S2, "-o", "/dev/full", "--force"]) == 2
     err = capsys.readouterr().err
     assert err.count("/dev/full") == 2 and stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
@@ -218,7 +218,7 @@ def test_no_missing_parent_is_created(braille, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((5, 12), np.float32))
     out = tmp_path / "no" / "such" / "o.npz"
     assert main(["simulate", braille, "--input", str(tmp_path / "x.npy"), "--out", str(out)]) == 2
-    assert main(["compile", braille, "--target", "spinnaker2", "-o", str(tmp_path / "no" / "art")]) == 2
+    assert main(["compile", braille, *S2, "-o", str(tmp_path / "no" / "art")]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
@@ -227,8 +227,8 @@ def test_outputs_in_an_unwritable_place_fail_with_exit_2(braille, tmp_path, caps
     to root (the tests may run as root, for whom a chmod'ed directory is writable)."""
     (tmp_path / "file").write_text("keep")
     np.save(tmp_path / "x.npy", np.zeros((5, 12), np.float32))
-    assert main(["compile", braille, "--target", "spinnaker2", "-o", str(tmp_path / "file"), "--force"]) == 2
-    assert main(["compile", braille, "--target", "spinnaker2", "-o", "/proc/neurodeploy-art"]) == 2
+    assert main(["compile", braille, *S2, "-o", str(tmp_path / "file"), "--force"]) == 2
+    assert main(["compile", braille, *S2, "-o", "/proc/neurodeploy-art"]) == 2
     assert main(["simulate", braille, "--input", str(tmp_path / "x.npy"), "--out", "/proc/o.npz"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 3 and (tmp_path / "file").read_text() == "keep"
@@ -315,7 +315,7 @@ def test_readers_share_the_lock_and_keep_writers_out(tmp_path):
 
 def test_two_cli_compiles_at_once_one_wins_the_other_says_why(braille, tmp_path):
     out = tmp_path / "art"
-    cmd = [sys.executable, "-m", "neurodeploy", "compile", braille, "--target", "spinnaker2", "-o", str(out)]
+    cmd = [sys.executable, "-m", "neurodeploy", "compile", braille, *S2, "-o", str(out)]
     procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     results = sorted((p.wait(), p.stderr.read()) for p in procs)
