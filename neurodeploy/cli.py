@@ -40,6 +40,7 @@ out = Console(markup=False, highlight=False, soft_wrap=True)  # names and paths:
 err = Console(stderr=True, markup=False, highlight=False)
 CRASH_DIR_ENV = "NEURODEPLOY_CRASH_DIR"
 _OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_SAMPLES = 10**6  # Monte Carlo device draws per run: far above the 100 a CI needs, far below a day's work
 
 
 def _semantics(args) -> Semantics:
@@ -254,11 +255,24 @@ def _checked(parse):
     return type_
 
 
-def _steps(text: str) -> int:
-    """Time steps: a plain positive integer up to MAX_STEPS (memory is checked against the budget)."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= bk.MAX_STEPS:
-        raise UsageError(f"steps {text!r} must be an integer in [1, {bk.MAX_STEPS}]")
-    return int(text)
+def _integer(what: str, lo: int, hi: int):
+    """An argparse type: a plain integer in [lo, hi] (steps: memory is then checked against the budget)."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lo <= int(text) <= hi:
+            raise UsageError(f"{what} {text!r} must be an integer in [{lo}, {hi}]")
+        return int(text)
+    parse.__name__ = what
+    return _checked(parse)
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        s = math.nan
+    if not 0 <= s < math.inf:
+        raise UsageError(f"{text!r} is not a finite number of seconds >= 0")
+    return s
 
 
 def _common_flags() -> argparse.ArgumentParser:
@@ -291,7 +305,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = model_cmd("simulate", "run the exact float reference simulator")
     sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
-    sp.add_argument("--steps", type=_checked(_steps), help="time steps (default: length of the input)")
+    sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS), help="time steps (default: length of the input)")
     sp.add_argument("--record", nargs="+", metavar="NODE", help="nodes to record (default: outputs)")
     sp.add_argument("--out", required=True, help="OUT.npz with <node>.spikes (0/1 outputs), <node>.v (states) "
                                                   "and <node>.out (real-valued or graded outputs)")
@@ -309,12 +323,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = command("run", "run an artifact on its target's simulator or engine")
     sp.add_argument("artifact")
     sp.add_argument("--input", required=True)
-    sp.add_argument("--steps", type=_checked(_steps))
+    sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
     sp.add_argument("--record", nargs="+", metavar="NODE", default=[])
     sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
-    sp.add_argument("--samples", type=int, help="Monte Carlo: number of device draws (crossbar)")
-    sp.add_argument("--seed", type=int, help="seed of the device draws")
-    sp.add_argument("--drift-time", type=float, help="seconds since the devices were programmed")
+    sp.add_argument("--samples", type=_integer("samples", 1, MAX_SAMPLES), help="Monte Carlo: number of device draws (crossbar)")
+    sp.add_argument("--seed", type=_integer("seed", 0, 2**63 - 1), help="seed of the device draws")
+    sp.add_argument("--drift-time", type=_checked(_seconds), help="seconds since the devices were programmed")
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_run)
 
@@ -323,7 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", required=True)
     sp.add_argument("--labels", help="L.npy: class labels, to report accuracy beside energy")
     sp.add_argument("--target", help="with a model file: a target name or `all`")
-    sp.add_argument("--steps", type=_checked(_steps))
+    sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
     sp.add_argument("--format", choices=("json", "md", "html"), default="md")
     sp.add_argument("-o", required=True, metavar="FILE")
     _semantic_flags(sp)

@@ -160,3 +160,14 @@ def test_inspect_of_a_huge_declared_width_stays_within_the_budget(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "lif" in proc.stderr and "memory budget of 2.0 GiB" in proc.stderr and "2.5 GiB" in proc.stderr
     assert peak_mib < 512, peak_mib
+
+
+@pytest.mark.parametrize("flag, value", [("--samples", "0"), ("--samples", "-3"), ("--samples", "1e3"),
+                                         ("--seed", "-1"), ("--drift-time", "inf"), ("--drift-time", "nan"),
+                                         ("--drift-time", "-1")])
+def test_run_engine_flags_are_checked(x, tmp_path, capsys, flag, value):
+    make(tmp_path / "art")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(tmp_path / "art"), "--input", x, "--out", str(tmp_path / "o.npz"), flag, value])
+    assert e.value.code == 2
+    _one_error_line(capsys)
