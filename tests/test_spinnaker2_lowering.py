@@ -14,11 +14,13 @@ from neurodeploy import backend as bk
 from neurodeploy import ir
 from neurodeploy import targets as tg
 from neurodeploy.artifact import Artifact
+from neurodeploy.backends.spinnaker2 import simulator
 from neurodeploy.backends.spinnaker2.simulator import mla_synapses
 from neurodeploy.errors import ResourceExceeded, UnsupportedSemantics
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
+from test_spinnaker2_counters import net as counters_net
 
 N_IN, N, T, DT, TS, TM = 20, 8, 60, 1e-3, 3e-3, 5e-3
 
@@ -153,3 +155,19 @@ def test_quantized_recurrent_cubalif_is_the_chip_spike_for_spike(realdata, tmp_p
     for name in pops:
         assert ref.spikes[name].sum() > 0, name
         assert np.array_equal(chip.spikes[name], ref.spikes[name]), name
+
+
+def test_simulator_routing_walk_agrees_with_the_compilers(tmp_path):
+    """Two implementations of one spike's traffic across chips: the compiler's (walking the tables it
+    built, route.py) and the simulator's (walking the tables read back from routing.npz)."""
+    g, _ = counters_net()
+    opts = {"steps": "10", "max_atoms_per_core": "1"}
+    art = bk.compile(g, "spinnaker2-48chip", tmp_path / "a", options=opts)
+    paths = bk.plan(g, "spinnaker2-48chip", opts).decisions.paths
+    m = simulator.load(Artifact(art.path))
+    first = m.neuron_base  # one neuron per PE: its row is the PE's per-spike traffic
+    n = m.n_pe
+    for name in simulator.TRAFFIC:
+        col = m.counts[:, len(simulator.BLOCKS) * n + simulator.TOTALS.index(name)].toarray().ravel()
+        assert np.array_equal(col[first], paths[name]), name
+    assert paths["link_hops"].sum() > 0

@@ -15,8 +15,6 @@ import numpy as np
 
 from neurodeploy.errors import ResourceExceeded
 
-from .memimage import LINKS
-
 ROLE = "compile"
 
 

@@ -133,10 +133,11 @@ def spike_cost(region: np.ndarray, key: int, home: tuple, src_qpe: np.ndarray, t
         rq = np.asarray(router_qpe)
         delivered, links = walk(tables, key, home)
         to_router = int(np.abs(src_qpe - rq).sum())
+        noc += to_router  # once: the router replicates the packet
         for chip, route in delivered:
             bits = np.flatnonzero([(route >> (QPE_BIT0 + i)) & 1 for i in range(len(qpes))])
             d = np.abs(qpes[bits] - rq).sum(1)
-            noc += to_router + int(d.sum())
+            noc += int(d.sum())
             worst = max(worst, to_router + int(d.max(initial=0)))
             remote += [(chip, tuple(int(v) for v in qpes[b])) for b in bits]
     return packets, noc, links, worst, remote

@@ -208,15 +208,16 @@ def spike_traffic(region: np.ndarray, key: int, home: tuple, src_qpe, tables: di
                   router_qpe) -> tuple[int, int, int]:
     """One spike of a PE: (packets it injects, NoC hops, chip-link hops). Rows of its ROUTING_TABLE
     region with a PE mask go to a QPE of its chip; a row with mask 0 hands the packet to the router,
-    whose tables carry it to other chips and their QPEs (each QPE reached from the router position)."""
+    whose tables carry it to other chips and their QPEs: the packet crosses its own chip's NoC to the
+    router once, then each remote QPE is reached from its chip's router position."""
     local = region[region[:, mi.ROUTE_PE_MASK] != 0]
     noc = int(np.abs(local[:, mi.ROUTE_QPE] - src_qpe).sum())
     links = 0
     if len(local) < len(region):
         reached, links = deliveries(tables, key, home)
-        to_router = int(np.abs(np.asarray(src_qpe) - router_qpe).sum())
+        noc += int(np.abs(np.asarray(src_qpe) - router_qpe).sum())
         for _, idx in reached:
-            noc += len(idx) * to_router + int(np.abs(qpes[idx] - router_qpe).sum())
+            noc += int(np.abs(qpes[idx] - router_qpe).sum())
     return len(region), noc, links
 
 
