@@ -39,6 +39,7 @@ def main() -> int:
     # Sinabs' IF neuron adds its input once per step (v += x): in NIR terms dt = 1 with r = 1.
     graph = ir.load(MODEL, semantics=Semantics(dt=1.0))
     con.rule(f"compile {MODEL.name} -> spinnaker2")
+    OUT.parent.mkdir(exist_ok=True)  # compile creates no missing parent directory (docs/artifact.md)
     art = bk.compile(graph, "spinnaker2", OUT, overwrite=True)
     con.print(bk.get(art.backend).report(art))
 
