@@ -102,6 +102,9 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
         raise UsageError("is a symbolic link; refusing to replace it", where=str(out_dir), hint="give the real path")
     if not os.path.lexists(out):
         return out
+    if out == Path.cwd() or out in Path.cwd().parents:
+        raise UsageError("is the working directory or holds it; refusing to replace it", where=str(out_dir),
+                         hint="run from elsewhere or choose another -o")
     if not out.is_dir():
         raise UsageError("exists and is not a directory; refusing to replace it", where=str(out_dir))
     try:
@@ -240,10 +243,12 @@ def check_manifest(m, *, where: str) -> None:
 
     if not isinstance(m, dict):
         raise bad(f"is a JSON {type(m).__name__}, not an object")
-    if m.get("format") != FORMAT:
+    if m.get("format") != FORMAT and "format_version" not in m:
         raise bad(f"is not a neurodeploy artifact manifest (format {m.get('format')!r})")
     if m.get("format_version") != FORMAT_VERSION:
         raise bad(f"has format version {m.get('format_version')!r}; this neurodeploy reads {FORMAT_VERSION}")
+    if m.get("format") != FORMAT:
+        raise bad(f"is not a neurodeploy artifact manifest (format {m.get('format')!r})")
     for key, typ in {**REQUIRED, **COMMON_INFO}.items():
         if (key in REQUIRED or key in m) and (not isinstance(m.get(key), typ) or isinstance(m.get(key), bool)):
             raise bad(f"key {key!r} is missing or not a {typ.__name__}")

@@ -45,6 +45,7 @@ def test_the_digest_is_the_documented_sha256_of_the_manifest(artifact):
     (lambda m: m.update(target="loihi2"), "target"),  # probe: edited `target`
     (lambda m: m.update(format_version=99), "format version"),
     (drop("format"), "not a neurodeploy"),
+    (lambda m: m.update(format_version=1), "format version 1"),  # an artifact of the first format
     (lambda m: m.update(extra_key=1), "unknown keys"),
     (drop("spinnaker2"), "info object"),
     (lambda m: m["files"].update({"../escape.bin": "0" * 64}), "outside the artifact"),

@@ -60,6 +60,14 @@ def test_force_on_the_working_directory_touches_nothing(braille, tmp_path, monke
     assert _snapshot(tmp_path / "cwd") == before
 
 
+def test_force_never_replaces_the_working_directory(tmp_path, monkeypatch):
+    make(tmp_path / "art", gen=1)
+    monkeypatch.chdir(tmp_path / "art")
+    with pytest.raises(UsageError, match="working directory"):
+        make(Path("."), gen=2, overwrite=True)
+    assert Artifact(tmp_path / "art").manifest["spinnaker2"]["gen"] == 1
+
+
 def test_force_refuses_an_artifact_holding_a_file_of_the_users(tmp_path):
     make(tmp_path / "art", gen=1)
     (tmp_path / "art" / "notes.txt").write_text("mine")
