@@ -245,7 +245,12 @@ def run(artifact_dir: str | Path, inputs: np.ndarray, *, steps: int | None = Non
         engine_options: dict | None = None) -> Result:
     """Run the artifact on `engine` (the backend's default when None). `engine_options` go to
     engines that take them (e.g. ``{"port": "/dev/ttyUSB0"}`` for ``hil``)."""
-    a = art.Artifact(artifact_dir)
+    with art.reading(artifact_dir):  # no compile swaps the directory while it runs
+        a = art.Artifact(artifact_dir)
+        return _run(a, inputs, steps, record, engine, engine_options)
+
+
+def _run(a: art.Artifact, inputs, steps, record, engine, engine_options) -> Result:
     eng = get(a.backend).engine(engine)
     extra = dict(engine_options or {})
     unknown = sorted(set(extra) - set(getattr(eng, "options", ())))
