@@ -83,21 +83,32 @@ def pool2d_matrix(in_shape, kernel, stride, padding, value: float = 1.0) -> sp.c
     return conv2d_matrix(np.full((c, 1, *k), value), in_shape, stride, padding, 1, c)
 
 
-def linear_map(graph: Graph, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
-    """(matrix, bias) of one linear node acting on its flattened input."""
+def node_bias(graph: Graph, name: str) -> np.ndarray:
+    """The bias one linear node adds to its flat output (zeros for nodes without one)."""
+    node = graph.nodes[name]
+    n_out = graph.size(name)
+    if isinstance(node, nir.Affine):
+        b = np.asarray(node.bias, dtype=np.float64)
+        return np.broadcast_to(b.reshape(-1) if b.ndim else b, (n_out,)).astype(np.float64)
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)) and node.bias is not None:
+        cout = np.shape(node.weight)[0]
+        return np.repeat(np.broadcast_to(np.asarray(node.bias, np.float64).reshape(-1), (cout,)), n_out // cout)
+    return np.zeros(n_out)
+
+
+def node_matrix(graph: Graph, name: str) -> sp.csr_matrix:
+    """The (out, in) matrix of one linear node acting on its flattened input."""
     node = graph.nodes[name]
     n_out = graph.size(name)
     if isinstance(node, (nir.Affine, nir.Linear)):
         if np.ndim(node.weight) != 2:
             raise UnsupportedNode(f"{type(node).__name__} weight must be 2-D, got shape {np.shape(node.weight)}",
                                   where=name)
-        m = to_csr(node.weight)
-        b = np.asarray(getattr(node, "bias", 0.0), dtype=np.float64)
-        return m, np.broadcast_to(b.reshape(-1) if b.ndim else b, (m.shape[0],)).astype(np.float64)
+        return to_csr(node.weight)
     if isinstance(node, nir.Scale):
-        return sp.diags(np.broadcast_to(np.asarray(node.scale, np.float64).ravel(), (n_out,))).tocsr(), np.zeros(n_out)
+        return sp.diags(np.broadcast_to(np.asarray(node.scale, np.float64).ravel(), (n_out,))).tocsr()
     if isinstance(node, nir.Flatten):
-        return sp.identity(n_out, format="csr"), np.zeros(n_out)
+        return sp.identity(n_out, format="csr")
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         w, in_shape = np.asarray(node.weight, dtype=np.float64), tuple(graph.in_shape[name])
         stride, padding, dilation = node.stride, node.padding, node.dilation
@@ -105,14 +116,17 @@ def linear_map(graph: Graph, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
             w, in_shape = w[:, :, None, :], (in_shape[0], 1, in_shape[1])
             stride, dilation = (1, _one(stride)), (1, _one(dilation))
             padding = padding if isinstance(padding, str) else (0, _one(padding))
-        m = conv2d_matrix(w, in_shape, stride, padding, dilation, int(node.groups))
-        b = np.asarray(node.bias if node.bias is not None else 0.0, dtype=np.float64).reshape(-1)
-        return m, np.repeat(np.broadcast_to(b, (w.shape[0],)), n_out // w.shape[0])
+        return conv2d_matrix(w, in_shape, stride, padding, dilation, int(node.groups))
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         kh, kw = pair(node.kernel_size)
         value = 1.0 if isinstance(node, nir.SumPool2d) else 1.0 / (kh * kw)
-        return pool2d_matrix(graph.in_shape[name], (kh, kw), node.stride, node.padding, value), np.zeros(n_out)
+        return pool2d_matrix(graph.in_shape[name], (kh, kw), node.stride, node.padding, value)
     raise UnsupportedNode(f"{type(node).__name__} is not a linear node", where=name)
+
+
+def linear_map(graph: Graph, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(matrix, bias) of one linear node acting on its flattened input."""
+    return node_matrix(graph, name), node_bias(graph, name)
 
 
 def _one(x) -> int:
@@ -150,13 +164,18 @@ class Folder:
 
     def __init__(self, graph: Graph, unsupported: Callable[[Graph, str], Exception] = default_unsupported):
         self.graph, self.unsupported = graph, unsupported
-        self._maps: dict[str, tuple[sp.csr_matrix, np.ndarray]] = {}
+        self._maps: dict[str, sp.csr_matrix] = {}
         self._bias: dict[str, np.ndarray] = {}
 
-    def linear(self, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
-        if name not in self._maps:
-            self._maps[name] = linear_map(self.graph, name)
-        return self._maps[name]
+    def linear(self, name: str) -> sp.csr_matrix:
+        """The node's matrix; kept only for a node on several chains (a weight matrix on one chain is
+        built when its chain is folded and freed with it: big graphs hold one layer at a time)."""
+        if name in self._maps:
+            return self._maps[name]
+        m = node_matrix(self.graph, name)
+        if len(self.graph.successors(name)) > 1:
+            self._maps[name] = m
+        return m
 
     def paths(self, neuron: str) -> list[Path]:
         """Every chain into `neuron`, depth first in predecessor order."""
@@ -182,7 +201,7 @@ class Folder:
         """The chain's (out, in) matrix: the ops' maps composed in signal order."""
         m = None
         for op in ops:
-            lin = self.linear(op)[0]
+            lin = self.linear(op)
             m = lin if m is None else (lin @ m).tocsr()
         if m is None:
             raise InvalidModel("a chain with no linear node has no matrix")
@@ -196,9 +215,11 @@ class Folder:
         if name not in self._bias:
             if is_source(self.graph.nodes[name]):
                 return np.zeros(self.graph.size(name))
-            lin, b = self.linear(name)
-            upstream = sum((self.bias(p) for p in self.graph.predecessors(name)), np.zeros(lin.shape[1]))
-            self._bias[name] = lin @ upstream + b if upstream.any() else b.copy()
+            b = node_bias(self.graph, name)
+            upstream = [self.bias(p) for p in self.graph.predecessors(name)]
+            if any(u.any() for u in upstream):
+                b = self.linear(name) @ sum(upstream) + b
+            self._bias[name] = b
         return self._bias[name]
 
     def neuron_bias(self, neuron: str) -> np.ndarray:
