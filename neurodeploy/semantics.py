@@ -1,9 +1,10 @@
 """Semantics NIR leaves open, made explicit (ARCHITECTURE principle 1).
 
 NIR stores no time step, no integrator and only reset-to-value; every tool picks its own. These
-options are carried from the CLI through normalization into every backend and every artifact.
+options travel from the model file (a front-end stores them, `neurodeploy.ir.meta`) or the CLI
+through normalization into every backend and every artifact.
 
-Defaults and their meaning:
+Fields, defaults and meaning:
 - ``dt = 1e-4`` s: what snnTorch and Lava assume and what the NIR paper graphs were trained with.
 - ``reset = "v_reset"``: after a spike v is set to the node's ``v_reset`` (NIR's own rule; 0 when
   absent). ``"zero"`` sets v to 0, ``"subtract"`` subtracts ``v_threshold``.
@@ -23,17 +24,62 @@ Defaults and their meaning:
   ``"next_step_hold"``: subtract as ``next_step``; zero/v_reset: the updated v[t+1] itself is
   replaced by the reset value (the input of step t+1 is lost) -- snnTorch ``RLeaky``, ``Synaptic``,
   ``RSynaptic``. The spike of step t+1 is then checked on that v[t+1].
+- ``refractory = 0.0`` s: after a spike at step t the membrane stays at its reset value during
+  steps t+1 .. t+n, n = refractory/dt: it is not updated and cannot spike; synaptic currents
+  (CubaLIF) keep evolving (NEST/PyNN ``tau_refrac``). 0: none. ``next_step_hold`` with reset to
+  zero is ``same_step`` with n = 1.
+- ``synaptic_delay = 0.0`` s: time from a spike to its effect through every weighted connection
+  (the synapse chain between two neuron layers): k = synaptic_delay/dt steps. 0 is NIR's
+  convention: same step, only a cycle-closing edge waits one step. PyNN projections default to
+  one step (dt). A cycle-closing edge waits max(1, k) steps.
 - Recurrent edges (the edge that closes a cycle) deliver the previous step's output (zeros at t=0).
+
+Times (``refractory``, ``synaptic_delay``, and a front-end's per-connection delays) are seconds and
+must be whole multiples of dt (`to_steps`), within 1e-6 of a step: a delay of 1.5 steps has no
+discrete-time meaning, and rounding it silently would change spike times.
+
+Not here, on purpose: time constants per synapse type (PyNN ``IF_curr_exp``'s ``tau_syn_E`` and
+``tau_syn_I``). They differ per population and per neuron and describe state dynamics, not a
+tool's convention, and NIR keeps time constants in nodes (``CubaLIF.tau_syn``). A neuron with two
+synapse types is a node with two input ports (``exc``/``inh``, each with its ``tau_syn``), as
+``TwoPointCell`` has ``basal``/``apical`` (docs/dialect.md, "Ports").
+
+Backends refuse a field they do not model (`neurodeploy.lowering.support`); `non_default` lists
+what a graph asks beyond the defaults.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import math
+from dataclasses import dataclass, fields, replace
 
-from .errors import UsageError
+from .errors import InvalidModel, UsageError
 
 RESETS = ("zero", "subtract", "v_reset")
 INTEGRATORS = ("exact", "euler")
 RESET_TIMINGS = ("same_step", "next_step", "next_step_hold")
+CHOICES = {"reset": RESETS, "integrator": INTEGRATORS, "reset_timing": RESET_TIMINGS}
+TIMES = ("refractory", "synaptic_delay")  # seconds, whole multiples of dt
+# Added after the first four: left out of `to_dict` at their defaults, so manifests and files of
+# models that do not use them are byte-identical to those written before the fields existed.
+LATER = frozenset(TIMES)
+STEP_TOLERANCE = 1e-6  # in steps
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def to_steps(seconds: float, dt: float, what: str, *, where: str | None = None) -> int:
+    """`seconds` as a whole number of steps of `dt`, or `InvalidModel` saying by how much it is not."""
+    if not (_number(seconds) and seconds >= 0):
+        raise InvalidModel(f"{what} must be a non-negative number of seconds, got {seconds!r}", where=where)
+    n = seconds / dt
+    if abs(n - round(n)) > STEP_TOLERANCE:
+        lo, hi = math.floor(n) * dt, math.ceil(n) * dt
+        raise InvalidModel(f"{what} {seconds:g} s is not a whole number of steps of dt {dt:g} s "
+                           f"({n:.6g} steps)", where=where,
+                           hint=f"use {lo:g} s or {hi:g} s, or a dt that divides {seconds:g} s")
+    return round(n)
 
 
 @dataclass(frozen=True)
@@ -42,22 +88,42 @@ class Semantics:
     reset: str = "v_reset"
     integrator: str = "exact"
     reset_timing: str = "same_step"
+    refractory: float = 0.0
+    synaptic_delay: float = 0.0
 
     def __post_init__(self):
-        if not (isinstance(self.dt, (int, float)) and self.dt > 0 and self.dt < 10):
+        if not (_number(self.dt) and 0 < self.dt < 10):
             raise UsageError(f"dt must be a positive number of seconds below 10, got {self.dt!r}")
-        if self.reset not in RESETS:
-            raise UsageError(f"reset must be one of {RESETS}, got {self.reset!r}")
-        if self.integrator not in INTEGRATORS:
-            raise UsageError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
-        if self.reset_timing not in RESET_TIMINGS:
-            raise UsageError(f"reset_timing must be one of {RESET_TIMINGS}, got {self.reset_timing!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UsageError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in TIMES:
+            try:
+                to_steps(getattr(self, name), self.dt, name)
+            except InvalidModel as e:
+                raise UsageError(str(e)) from None
+
+    @property
+    def refractory_steps(self) -> int:
+        return to_steps(self.refractory, self.dt, "refractory")
+
+    @property
+    def delay_steps(self) -> int:
+        return to_steps(self.synaptic_delay, self.dt, "synaptic_delay")
+
+    def non_default(self) -> dict:
+        """Fields that differ from `Semantics()`: what a target must model to run the graph."""
+        default = Semantics()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field but those in `LATER` still at their defaults (see there)."""
+        changed = self.non_default()
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in LATER or f.name in changed}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Semantics":
+        """Missing fields take their defaults (manifests written before a field existed)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

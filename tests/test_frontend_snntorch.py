@@ -31,7 +31,7 @@ def test_stock_export_fails_on_documented_example():
 
 def test_ours_exports_documented_example(tmp_path):
     net = documented_example()
-    g = export(net, torch.zeros(8, 784))
+    g = export(net, torch.zeros(8, 784)).graph
     assert [type(g.nodes[n]).__name__ for n in ("input", "0", "1", "2", "3", "output")] == \
         ["Input", "Affine", "LIF", "Affine", "LIF", "Output"]
     assert g.nodes["input"].output_type["output"].tolist() == [784]  # no batch dimension
@@ -52,7 +52,7 @@ def test_conv_pool_flatten_and_synaptic_parameters():
     net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.AvgPool2d(2), nn.Flatten(),
                         nn.Linear(4 * 4 * 4, 3, bias=False),
                         snn.Synaptic(alpha=torch.tensor([0.5, 0.6, 0.7]), beta=0.8, threshold=0.4, init_hidden=True))
-    g = export(net, torch.zeros(1, 2, 8, 8), dt=1e-3)
+    g = export(net, torch.zeros(1, 2, 8, 8), dt=1e-3).graph
     assert g.nodes["0"].output_type["output"].tolist() == [4, 8, 8]
     assert np.all(g.nodes["0"].bias == 0)
     assert g.nodes["1"].output_type["output"].tolist() == [4, 4, 4]
@@ -67,7 +67,7 @@ def test_conv_pool_flatten_and_synaptic_parameters():
 
 def test_recurrent_export_folds_bias_and_follows_rnn_convention():
     net = nn.Sequential(nn.Linear(5, 6), snn.RLeaky(beta=0.9, linear_features=6, init_hidden=True))
-    g = export(net, torch.zeros(1, 5))
+    g = export(net, torch.zeros(1, 5)).graph
     assert {"1.lif", "1.w_rec"} <= set(g.nodes)
     assert ("1.lif", "1.w_rec") in g.edges and ("1.w_rec", "1.lif") in g.edges
     np.testing.assert_allclose(g.nodes["1.w_rec"].weight, net[1].recurrent.weight.detach().numpy())
@@ -110,7 +110,7 @@ def test_custom_module_children_in_order():
             self.fc1 = nn.Linear(4, 3)
             self.lif1 = snn.Leaky(beta=1.0, threshold=2.0)
 
-    g = export(Net(), torch.zeros(1, 4))
+    g = export(Net(), torch.zeros(1, 4)).graph
     assert list(g.nodes) == ["input", "fc1", "lif1", "output"]
     assert isinstance(g.nodes["lif1"], nir.IF)  # beta = 1: no leak
     np.testing.assert_allclose(g.nodes["lif1"].r, 1e4)

@@ -1,7 +1,9 @@
 """snnTorch -> NIR export that keeps what the stock exporter loses.
 
-    graph = export(net, sample)             # nir.NIRGraph, batch-free, scalars broadcast, biases kept
-    sem = semantics_for(net)                # the Semantics under which the graph reproduces `net`
+    graph, sem = export(net, sample)        # nir.NIRGraph (batch-free, scalars broadcast, biases kept)
+                                            # and the Semantics under which it reproduces `net`;
+                                            # the graph's metadata carries them (ir.write stores them)
+    sem = semantics_for(net)                # the same Semantics alone
 
 Stock snnTorch 1.0 + nir 1.0.8 fails on its own documented example (a scalar ``beta`` becomes a
 0-d LIF, the batch dimension leaks into the Input type) and nirtorch 2.6 drops Affine biases on
@@ -36,13 +38,15 @@ import snntorch as snn
 
 from ..errors import InvalidModel, UnsupportedNode, UsageError
 from ..semantics import Semantics
+from . import Export, exported
 
 NEURONS = (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
 SKIPPED = (nn.Identity, nn.Dropout)
 
 
-def export(module: nn.Module, sample: torch.Tensor, *, dt: float = 1e-4) -> nir.NIRGraph:
-    """NIR graph of `module`; `sample` is one time step of input with a batch axis, (B, *in_shape)."""
+def export(module: nn.Module, sample: torch.Tensor, *, dt: float = 1e-4) -> Export:
+    """NIR graph of `module` and its semantics; `sample` is one time step of input with a batch
+    axis, (B, *in_shape)."""
     if not isinstance(sample, torch.Tensor) or sample.ndim < 2:
         raise UsageError("sample must be a torch tensor shaped (batch, *input_shape)")
     param = next(module.parameters(), None)
@@ -69,9 +73,7 @@ def export(module: nn.Module, sample: torch.Tensor, *, dt: float = 1e-4) -> nir.
             last = key
     nodes["output"] = nir.Output(output_type=np.array(x.shape[1:]))
     edges.append((last, "output"))
-    sem = semantics_for(module, dt=dt)
-    meta = {"source": "snntorch", **sem.to_dict()}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
+    return exported(nodes, edges, semantics_for(module, dt=dt), "snntorch")
 
 
 def semantics_for(module: nn.Module, *, dt: float = 1e-4) -> Semantics:

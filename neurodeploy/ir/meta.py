@@ -1,0 +1,132 @@
+"""The run semantics stored with a model: graph metadata ``neurodeploy_semantics`` (docs/dialect.md,
+"Semantics metadata").
+
+A front-end knows its tool's conventions (dt, reset, timing, ...); storing them in the `.nir` file
+lets a model compile with no flags. They live in NIR's own graph ``metadata`` group, which stock
+``nir.read`` reads as a plain dict, so a stock-only graph stays a stock file.
+
+- `stored(graph, where)`: the fields a graph carries, checked (`InvalidModel` naming `where`);
+- `resolve(graph, semantics, overrides)`: the `Semantics` a graph runs under and where each field
+  came from (``file``, ``flag``, ``argument`` or ``default``), kept in ``Graph.metadata[ORIGIN]``;
+- `file_metadata(graph)`: the metadata `ir.write` stores for a normalized `Graph`;
+- `describe(graph)`: the table `neurodeploy inspect` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+import nir
+import numpy as np
+from rich.table import Table
+
+from ..errors import InvalidModel, UnsupportedNode, UsageError
+from ..semantics import TIMES, Semantics
+from .graph import Graph
+
+KEY = "neurodeploy_semantics"  # graph metadata group: one dataset per field
+ORIGIN = "semantics_origin"  # Graph.metadata: field -> where its value came from
+LOAD_KEYS = ("repairs", "source", ORIGIN)  # Graph.metadata made by loading, never stored
+NAMES = tuple(f.name for f in fields(Semantics))
+NUMBERS = {"dt", *TIMES}
+
+
+def stored(graph: nir.NIRGraph, where: str | None = None) -> dict:
+    """The semantics fields stored in `graph`'s metadata ({} if none), as Python values.
+
+    A node or subgraph may carry the group too (per-node semantics, a later feature); until then
+    one that differs from the graph's is refused rather than ignored."""
+    found = _checked(_metadata(graph).get(KEY), where, "")
+    _nested(graph, Semantics(**found), where, ())
+    return found
+
+
+def resolve(graph: nir.NIRGraph, semantics: Semantics | None = None, overrides: dict | None = None,
+            where: str | None = None) -> tuple[Semantics, dict[str, str]]:
+    """`semantics` if given, else the stored fields over the defaults; then `overrides` (field ->
+    value, None = not given) field by field. Returns the result and each field's origin."""
+    if semantics is not None:
+        base, origin = semantics, dict.fromkeys(NAMES, "argument")
+    else:
+        found = stored(graph, where)
+        base, origin = Semantics(**found), {n: "file" if n in found else "default" for n in NAMES}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(NAMES))
+    if unknown:
+        raise UsageError(f"unknown semantics field(s) {', '.join(unknown)}", hint=f"fields: {', '.join(NAMES)}")
+    origin.update(dict.fromkeys(given, "flag"))
+    try:
+        return replace(base, **given), origin
+    except UsageError as e:
+        came = ", ".join(f"{n} from {o}" for n, o in origin.items() if o != "default")
+        raise UsageError(f"{e} ({came})", where=where) from None
+
+
+def file_metadata(graph: Graph) -> dict:
+    """A normalized graph's metadata as a file stores it: its own semantics (flags may have changed
+    what its source said), without what loading added."""
+    md = {k: v for k, v in graph.metadata.items() if k not in LOAD_KEYS}
+    md[KEY] = graph.semantics.to_dict()
+    return md
+
+
+def describe(graph: Graph) -> Table:
+    origin = graph.metadata.get(ORIGIN, {})
+    t = Table(title="Semantics")
+    for col in ("field", "value", "from"):
+        t.add_column(col)
+    for n in NAMES:
+        t.add_row(n, str(getattr(graph.semantics, n)), origin.get(n, "argument"))
+    return t
+
+
+def _metadata(node) -> dict:
+    md = getattr(node, "metadata", None)
+    return md if isinstance(md, dict) else {}
+
+
+def _checked(raw, where: str | None, node: str) -> dict:
+    at = f"metadata {KEY!r}" + (f" of node {node!r}" if node else "")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidModel(f"{at} must be a group of fields, got {type(raw).__name__}", where=where)
+    unknown = sorted(set(raw) - set(NAMES))
+    if unknown:
+        raise UnsupportedNode(f"{at} has unknown field(s) {', '.join(map(str, unknown))}", where=where,
+                              hint=f"written by a newer neurodeploy? this one knows {', '.join(NAMES)}")
+    out = {k: _value(k, v, where, at) for k, v in raw.items()}
+    try:
+        Semantics(**out)
+    except UsageError as e:
+        raise InvalidModel(f"{at}: {e}", where=where) from None
+    return out
+
+
+def _value(name: str, v, where: str | None, at: str):
+    if name in NUMBERS:
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            return float(v)
+        if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf":
+            return float(v)
+        raise InvalidModel(f"{at}: {name} must be a number of seconds, got {_show(v)}", where=where)
+    if isinstance(v, str):
+        return v
+    raise InvalidModel(f"{at}: {name} must be a string, got {_show(v)}", where=where)
+
+
+def _show(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"an array of {v.dtype} with shape {v.shape}"
+    return f"{type(v).__name__} {v!r}"[:80]
+
+
+def _nested(graph: nir.NIRGraph, sem: Semantics, where: str | None, path: tuple[str, ...]) -> None:
+    for name, node in graph.nodes.items():
+        here = path + (name,)
+        raw = _metadata(node).get(KEY)
+        if raw is not None and Semantics(**_checked(raw, where, ".".join(here))) != sem:
+            raise UnsupportedNode(f"node {'.'.join(here)!r} stores semantics that differ from the graph's; one "
+                                  "graph runs under one Semantics", where=where,
+                                  hint=f"store them once, in the top graph's metadata {KEY!r}")
+        if isinstance(node, nir.NIRGraph):
+            _nested(node, sem, where, here)
