@@ -60,7 +60,7 @@ def mlp():
             lin.weight *= 3  # default init is too weak to make every layer spike
         layers += [lin, snn.Leaky(beta=0.9, threshold=0.5, init_hidden=True)]
     net = nn.Sequential(*layers)
-    return net, ir.normalize(export(net, torch.zeros(1, 256)), semantics_for(net)), (256,)
+    return net, ir.normalize(export(net, torch.zeros(1, 256)).graph, semantics_for(net)), (256,)
 
 
 def cnn():

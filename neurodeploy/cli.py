@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,15 @@ _OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 MAX_SAMPLES = 10**6  # Monte Carlo device draws per run: far above the 100 a CI needs, far below a day's work
 
 
-def _semantics(args) -> Semantics:
-    return Semantics().with_(dt=args.dt, reset=args.reset, integrator=args.integrator,
-                             reset_timing=args.reset_timing)
+def _semantics(args) -> dict:
+    """The semantics flags given (field -> value); each overrides that field of the file's."""
+    return {f.name: getattr(args, f.name) for f in fields(Semantics) if getattr(args, f.name) is not None}
 
 
 def _load_model(args):
     from . import ir
 
-    return ir.load(args.model, semantics=_semantics(args))
+    return ir.load(args.model, overrides=_semantics(args))
 
 
 def _clean(text: str) -> str:
@@ -229,11 +230,17 @@ def cmd_targets(args) -> None:
 
 
 def _semantic_flags(sp) -> None:
-    """The semantics NIR leaves open (see neurodeploy/semantics.py for the defaults' meaning)."""
-    sp.add_argument("--dt", type=float, help="time step in seconds (default 1e-4)")
-    sp.add_argument("--reset", choices=RESETS, help="reset mode (default v_reset)")
-    sp.add_argument("--integrator", choices=INTEGRATORS, help="integrator (default exact)")
-    sp.add_argument("--reset-timing", choices=RESET_TIMINGS, help="when a spike's reset applies (default same_step)")
+    """The semantics NIR leaves open (see neurodeploy/semantics.py for the defaults' meaning); each
+    flag overrides that field of the semantics stored in the model file."""
+    sp.add_argument("--dt", type=float, help="time step in seconds (default: the file's, else 1e-4)")
+    sp.add_argument("--reset", choices=RESETS, help="reset mode (default: the file's, else v_reset)")
+    sp.add_argument("--integrator", choices=INTEGRATORS, help="integrator (default: the file's, else exact)")
+    sp.add_argument("--reset-timing", choices=RESET_TIMINGS,
+                    help="when a spike's reset applies (default: the file's, else same_step)")
+    sp.add_argument("--refractory", type=float, metavar="SECONDS",
+                    help="refractory period, a multiple of dt (default: the file's, else 0)")
+    sp.add_argument("--synaptic-delay", type=float, metavar="SECONDS",
+                    help="delay of every connection, a multiple of dt (default: the file's, else 0)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -100,7 +100,7 @@ def test_agrees_with_snntorch_float64(kind, reset, seed):
     net, probe = _net(kind, reset, rng, per_neuron=bool(seed))
     _excite(net)
     x = _input(kind, rng)
-    graph = ir.normalize(export(net, x[0].float()), semantics_for(net))
+    graph = ir.normalize(export(net, x[0].float()).graph, semantics_for(net))
     net.double()
     for layer in net:
         if isinstance(layer, (snn.RLeaky, snn.RSynaptic)):
@@ -127,7 +127,7 @@ def test_reset_delay_false_zero_and_float32(reset):
     sem = semantics_for(net)
     assert sem.reset_timing == ("next_step" if delay else "same_step")
     spk, mem = _peer(net, x, 3)
-    res = simulate(ir.normalize(export(net, x[0]), sem), x.numpy(), record=["output", "3"], dtype=np.float32)
+    res = simulate(ir.normalize(export(net, x[0]).graph, sem), x.numpy(), record=["output", "3"], dtype=np.float32)
     assert spk.sum() > 0
     np.testing.assert_array_equal(res.spikes["output"], spk)
     np.testing.assert_allclose(res.v["3"], mem, rtol=0, atol=1e-5)
@@ -139,7 +139,7 @@ def test_wrong_semantics_disagree():
     net, probe = _net("leaky", "subtract", rng, per_neuron=False)
     _excite(net)
     x = _input("leaky", rng)
-    graph = ir.normalize(export(net, x[0].float()), semantics_for(net).with_(integrator="exact"))
+    graph = ir.normalize(export(net, x[0].float()).graph, semantics_for(net).with_(integrator="exact"))
     net.double()
     spk, mem = _peer(net, x, probe)
     res = simulate(graph, x.numpy(), record=[str(probe)])

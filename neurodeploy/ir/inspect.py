@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from .. import ops
-from . import dialect, sparse
+from . import dialect, meta, sparse
 from .graph import Graph
 
 
@@ -107,6 +107,5 @@ def describe(graph: Graph, repairs: list[str] | None = None):
     ):
         totals.add_row(label, f"{value:,}")
     parts.append(totals)
-    s = graph.semantics
-    parts.append(f"semantics: dt={s.dt} s, reset={s.reset}, integrator={s.integrator}")
+    parts.append(meta.describe(graph))
     return Group(*parts)

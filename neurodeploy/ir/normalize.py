@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InvalidModel, UsageError
 from ..semantics import Semantics
+from . import meta
 from .flatten import drop_inner_ports, flatten
 from .graph import Graph
 from .sparse import TYPES as SPARSE_TYPES
@@ -23,10 +24,13 @@ from .repair import infer
 
 
 def normalize(graph: nir.NIRGraph, semantics: Semantics | None = None, *,
-              repairs: list[str] | None = None) -> Graph:
-    """`repairs` (those already made by the reader) are kept in front of the ones made here."""
+              repairs: list[str] | None = None, overrides: dict | None = None) -> Graph:
+    """`repairs` (those already made by the reader) are kept in front of the ones made here.
+    Semantics: `semantics` if given, else those stored in the graph's metadata over the defaults;
+    `overrides` (field -> value, e.g. CLI flags) replace single fields (`meta.resolve`)."""
     if not isinstance(graph, nir.NIRGraph):
         raise UsageError(f"normalize expects a nir.NIRGraph, got {type(graph).__name__}")
+    sem, origin = meta.resolve(graph, semantics, overrides)
     repairs = list(repairs or [])
     flat = flatten(graph)
     if not flat.nodes:
@@ -36,19 +40,20 @@ def normalize(graph: nir.NIRGraph, semantics: Semantics | None = None, *,
         flat.nodes[name] = canonical_sparse(node, name)
     inf = infer(flat, repairs)
     flat = drop_inner_ports(inf.flat)
-    metadata = {**graph.metadata, "repairs": repairs}
+    metadata = {**graph.metadata, "repairs": repairs, meta.ORIGIN: origin}
     return Graph(nodes=flat.nodes, edges=flat.edges,
                  in_shape={n: inf.in_shape[n] for n in flat.nodes},
                  out_shape={n: inf.out_shape[n] for n in flat.nodes},
-                 semantics=semantics or Semantics(), metadata=metadata)
+                 semantics=sem, metadata=metadata)
 
 
-def load(path: str | Path, semantics: Semantics | None = None) -> Graph:
-    """Read a `.nir` file (stock or neurodeploy dialect) and normalize it."""
+def load(path: str | Path, semantics: Semantics | None = None, *, overrides: dict | None = None) -> Graph:
+    """Read a `.nir` file (stock or neurodeploy dialect) and normalize it under the file's
+    semantics (`normalize` says how `semantics` and `overrides` replace them)."""
     from .reader import read
 
     graph, repairs = read(path, report=True)
-    g = normalize(graph, semantics, repairs=repairs)
+    g = normalize(graph, semantics, repairs=repairs, overrides=overrides)
     g.metadata["source"] = str(path)
     return g
 

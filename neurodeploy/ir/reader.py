@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import ops
 from ..errors import InvalidModel, NeuroDeployError, UnsupportedNode
-from . import dialect, sparse
+from . import dialect, meta, sparse
 from .flatten import resolve
 from .probe import probe
 from .shapes import MAX_ELEMENTS, NEURON_PARAMS, check_size
@@ -70,6 +70,7 @@ def read(path: str | Path, report: bool = False):
     repairs: list[str] = []
     graph = build_graph(tree, "", repairs, 0, top=True)
     graph = repair_nested(graph, repairs)
+    meta.stored(graph, where=str(path))  # bad semantics metadata is refused naming the file
     return (graph, repairs) if report else graph
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import ops
 from ..errors import InvalidModel, UsageError
-from . import dialect, sparse
+from . import dialect, meta, sparse
 from .graph import Graph
 from .reader import MARKER, PORTS, SENTINEL
 
@@ -34,11 +34,11 @@ COMPRESS_MAX_BYTES = 1 << 20
 def write(path: str | Path, graph: nir.NIRGraph | Graph) -> None:
     """Write `graph` (a nested `nir.NIRGraph`, or a normalized `Graph`, stored flat) to `path`."""
     if isinstance(graph, Graph):
-        md = {k: v for k, v in graph.metadata.items() if k not in ("repairs", "source")}
-        graph = nir.NIRGraph(nodes=_with_port_fields(graph), edges=list(graph.edges), metadata=md,
-                             type_check=False)
+        graph = nir.NIRGraph(nodes=_with_port_fields(graph), edges=list(graph.edges),
+                             metadata=meta.file_metadata(graph), type_check=False)
     if not isinstance(graph, nir.NIRGraph):
         raise UsageError(f"write expects a nir.NIRGraph or a neurodeploy Graph, got {type(graph).__name__}")
+    meta.stored(graph, where=str(path))  # bad semantics metadata is refused before anything is written
     path = Path(path)
     uses_dialect = _uses_dialect(graph)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -48,11 +48,13 @@ import numpy as np
 from .. import budget
 from ..errors import UsageError
 from ..ir.graph import Graph
+from ..lowering import support
 from ..result import Result
 from .. import ops
 from . import plastic
 from .inputs import as_batched
 
+MODELLED = ("dt", "reset", "integrator", "reset_timing")  # Semantics fields the step functions follow
 BATCHED_MAX = 1 << 25  # largest (T*B*size) output evaluated for all steps at once (memory bound)
 CHUNK = 1 << 20  # elements per row chunk in that evaluation
 
@@ -69,6 +71,8 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
             raise UsageError(f"cannot record node {n!r}: not in the graph",
                              hint=f"nodes: {', '.join(graph.order)}")
     sem, nodes = graph.semantics, graph.nodes
+    # refractory and synaptic_delay are not modelled yet: refused by the check every backend uses
+    support.check(graph, support.Support("the reference simulator", dict.fromkeys(MODELLED), ops.types(is_neuron=True)))
     defs = {n: ops.get(node, n) for n, node in nodes.items()}
     rules = plastic.rules(graph, defs, B, dtype)  # weight node -> its learning rule
     rule_nodes = {r.name for r in rules.values()}
