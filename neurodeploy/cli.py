@@ -1,4 +1,4 @@
-"""`neurodeploy` command line: inspect, simulate, compile, run, energy, targets.
+"""`neurodeploy` command line: inspect, simulate, compile, run, validate, energy, targets.
 
 Exit codes (the CLI contract every backend uses): 0 ok, 2 usage, 3 invalid model,
 4 does not fit the target, 5 target/link failure. They come from the exception classes in
@@ -32,7 +32,7 @@ from rich.text import Text
 
 from . import artifact as art
 from . import backend as bk
-from . import budget, safeio
+from . import budget, plausibility, safeio
 from . import targets as tg
 from .errors import NeuroDeployError, UsageError
 from .semantics import INTEGRATORS, RESET_TIMINGS, RESETS, Semantics
@@ -155,6 +155,8 @@ def cmd_simulate(args) -> None:
     graph = _load_model(args)
     result = simulate(graph, x, steps=args.steps, record=args.record or None)
     safeio.write_file(args.out, result.save_npz)
+    for w in plausibility.graph_warnings(graph) + plausibility.silent_output(result, list(result.spikes), graph):
+        _say("warning", w, style="yellow")
     names = set(result.spikes) | set(result.v) | set(result.extra["outputs"])
     out.print(_clean(f"recorded {', '.join(sorted(names))} -> {args.out}"))
 
@@ -179,7 +181,10 @@ def cmd_run(args) -> None:
                   if v is not None}  # Monte Carlo over device draws (crossbar), forwarded to the engine
         result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine,
                         engine_options=device or None)
+        implausible = plausibility.artifact_warnings(art.Artifact(args.artifact), result)
     safeio.write_file(args.out, result.save_npz)
+    for w in implausible:
+        _say("warning", w, style="yellow")
     overruns = result.extra.get("overruns")
     if overruns:
         _say("warning", f"{overruns} tick deadline overrun(s); on the chip these lose spikes", style="yellow")
@@ -215,6 +220,27 @@ def cmd_energy(args) -> None:
     safeio.write_file(args.o, report.render(rep, args.format).encode())
     out.print(terminal.summary(rep), markup=True)
     out.print(_clean(f"full energy report ({args.format}) -> {args.o}"))
+
+
+def cmd_validate(args) -> None:
+    from . import fidelity
+    from .report import fidelity as fidelity_report
+
+    if args.o:
+        safeio.check_output_path(args.o)
+    x = _load_input(args.input)
+    _charge_steps(x, args.steps, args.input)
+    labels = _load_labels(args.labels) if args.labels else None
+    with art.reading(args.artifact):
+        rep = fidelity.validate(args.artifact, x, labels=labels, engine=args.engine, steps=args.steps)
+    for w in rep.warnings:
+        _say("warning", w, style="yellow")
+    text = fidelity_report.render(rep, args.format)
+    if args.o:
+        safeio.write_file(args.o, text.encode())
+        text = f"{fidelity_report.summary(rep)}\nfull fidelity report ({args.format}) -> {args.o}"
+    for line in text.splitlines():
+        out.print(_clean(line))
 
 
 def cmd_targets(args) -> None:
@@ -349,6 +375,16 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", required=True, metavar="FILE")
     _semantic_flags(sp)
     sp.set_defaults(fn=cmd_energy)
+
+    sp = command("validate", "compare an artifact's run with the float reference, layer by layer (docs/fidelity.md)")
+    sp.add_argument("artifact")
+    sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
+    sp.add_argument("--labels", help="L.npy: class labels, to report accuracy of target and reference")
+    sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
+    sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
+    sp.add_argument("--format", choices=("md", "json", "html"), default="md")
+    sp.add_argument("-o", metavar="FILE", help="write the report here (default: print it)")
+    sp.set_defaults(fn=cmd_validate)
 
     command("targets", "list targets/*.toml with their backends").set_defaults(fn=cmd_targets)
     return p
