@@ -220,4 +220,4 @@ def test_cli_runs_a_monte_carlo(tmp_path):
     assert "5 device draws: spike agreement" in proc.stdout
     bad = subprocess.run(py + ["run", str(tmp_path / "a"), "--input", str(tmp_path / "x.npy"), "--drift-time", "-5",
                                "--out", str(tmp_path / "p.npz")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "before programming" in bad.stderr
+    assert bad.returncode == 2 and "drift-time" in bad.stderr and "-5" in bad.stderr

@@ -23,6 +23,7 @@ returned are draw 0's.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,7 +31,7 @@ import scipy.sparse as sp
 from neurodeploy.artifact import Artifact
 from neurodeploy.errors import UsageError
 from neurodeploy.result import Result, add_counters
-from neurodeploy.sim.inputs import as_batched
+from neurodeploy.sim.reference import _inputs as reference_inputs
 
 from . import device as dv
 from . import layout, montecarlo
@@ -95,23 +96,10 @@ ENGINE = Engine()
 
 
 def _inputs(spec, inputs, steps):
-    names = list(spec["inputs"])
-    if not isinstance(inputs, dict):
-        if len(names) != 1:
-            raise UsageError(f"the artifact has inputs {names}; pass a dict name -> array")
-        inputs = {names[0]: inputs}
-    if set(inputs) != set(names):
-        raise UsageError(f"inputs given for {sorted(inputs)}, the artifact's inputs are {names}")
-    xs = {n: as_batched(a, spec["inputs"][n], where=n, dtype=np.float64) for n, a in inputs.items()}
-    T = {a.shape[0] for a in xs.values()}.pop() if steps is None else int(steps)
-    if T < 1:
-        raise UsageError(f"steps must be >= 1, got {T}")
-    B = {a.shape[1] for a in xs.values()}.pop()
-    out = {}
-    for n, a in xs.items():
-        a = a.reshape(a.shape[0], B, -1)[:T]
-        out[n] = np.concatenate([a, np.zeros((T - a.shape[0],) + a.shape[1:])]) if a.shape[0] < T else a
-    return out, T, B
+    """(T, B, n) float64 inputs per input name, checked by the reference simulator's own rules."""
+    io = SimpleNamespace(inputs=list(spec["inputs"]), out_shape={n: tuple(s) for n, s in spec["inputs"].items()})
+    xs, T, B = reference_inputs(io, inputs, steps, np.float64)
+    return {n: a.reshape(T, B, -1) for n, a in xs.items()}, T, B
 
 
 def _record(spec, record):
