@@ -24,6 +24,7 @@ ROLE = "backend"
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
     engines = {"sim": simulator.ENGINE}
+    spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
 
     def plan(self, graph, target, options) -> Plan:
         m = lower.map_network(graph, target, options)

@@ -1,0 +1,274 @@
+"""A model split between host and chip, compiled and run step by step (token by token).
+
+    p = compile_pipeline(graph, "spinnaker2", "out/lm")     # host_<i>.onnx + chip_<i>/ artifacts
+    r = Runner.load("out/lm", batch=1)                       # onnxruntime sessions + chip engines
+    y = r.step({"input": x_t})                               # one token through every segment
+    ys = r.run(x)                                            # (T, B, ...) sequence, step by step
+
+Layout of the directory: ``pipeline.json`` (format, target, placement of every node, segments,
+crossings, SHA-256 of every host file), ``host_<i>.onnx`` + ``host_<i>_state.npz`` per host
+segment, ``chip_<i>/`` a normal artifact per chip segment (its own manifest and checks),
+``model.nir`` the whole model. It is written into a staging directory and moved into place.
+
+A chip engine runs whole sequences, so `step` replays the chip segment on its input history and
+keeps the last step (exact for a deterministic engine; O(T^2) ticks, fine for the tens of tokens of
+a generation test; `run` with no feedback calls the engine once per chip segment).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from .. import backend as bk
+from .. import ir
+from ..errors import TargetError, UnsupportedNode, UsageError
+from ..ir.graph import Graph
+from .placement import Segment, Split, partition
+
+FORMAT, VERSION = "neurodeploy-pipeline", 1
+MANIFEST = "pipeline.json"
+
+
+def chip_graph(graph: Graph, seg: Segment) -> Graph:
+    """Segment `seg` as a graph of its own: an Input per outside source (named after it), an
+    Output ``<node>_out`` per value read outside (graph Output nodes stay themselves)."""
+    inside = set(seg.nodes)
+    nodes = {n: graph.nodes[n] for n in seg.nodes}
+    edges = [(s, d) for s, d in graph.edges if s in inside and d in inside]
+    in_shape = {n: graph.in_shape[n] for n in seg.nodes}
+    out_shape = {n: graph.out_shape[n] for n in seg.nodes}
+    for s, d in graph.edges:
+        if d in inside and s not in inside:
+            if (s, d) in graph.delayed:
+                raise UnsupportedNode(f"a recurrent edge from {s!r} enters the chip part from the host", where=d,
+                                      hint="keep the recurrence on one side")
+            shape = tuple(graph.out_shape[s])
+            nodes[s] = nir.Input(input_type={"input": np.array(shape)})
+            in_shape[s] = out_shape[s] = shape
+            edges.append((s, d))
+    for n in seg.outputs:
+        if not isinstance(graph.nodes[n], nir.Output):
+            o = output_name(n)
+            nodes[o] = nir.Output(output_type={"output": np.array(graph.out_shape[n])})
+            in_shape[o] = out_shape[o] = tuple(graph.out_shape[n])
+            edges.append((n, o))
+    ports = {e: p for e, p in graph.ports.items() if e in set(edges)}
+    return Graph(nodes, edges, in_shape, out_shape, graph.semantics, dict(graph.metadata), ports)
+
+
+def output_name(n: str) -> str:
+    return f"{n}_out"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compile_pipeline(graph: Graph, target: str, out_dir: str | Path, *, options: dict | None = None,
+                     real_input: bool = False, overwrite: bool = False, dtype=np.float32) -> Split:
+    """Partition `graph` for `target`, export host segments to ONNX and compile chip segments."""
+    from .onnx_export import export
+
+    t, backend = bk.resolve(target)
+    split = partition(graph, backend, t.name, real_input=real_input)
+    out = Path(os.path.abspath(out_dir))
+    if out.exists() and any(out.iterdir()):
+        if not (overwrite and (out / MANIFEST).is_file()):
+            raise UsageError("exists and is not empty" + ("" if overwrite else "; pass --force to replace a pipeline"),
+                             where=str(out_dir))
+    if not out.parent.is_dir():
+        raise UsageError(f"directory {out.parent} does not exist", where=str(out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        files, segs = {}, []
+        for seg in split.segments:
+            entry = {"index": seg.index, "side": seg.side, "nodes": list(seg.nodes), "inputs": list(seg.inputs),
+                     "outputs": list(seg.outputs)}
+            if seg.side == "host":
+                part = export(graph, seg, dtype)
+                name = f"host_{seg.index}"
+                (tmp / f"{name}.onnx").write_bytes(part.model.SerializeToString())
+                np.savez(tmp / f"{name}_state.npz", **part.state0)
+                entry.update(file=f"{name}.onnx", state=f"{name}_state.npz", macs_per_step=part.macs_per_step,
+                             neuron_updates_per_step=part.neuron_updates_per_step, in_now=part.inputs,
+                             in_prev=part.prev_inputs)
+                files.update({f"{name}.onnx": _sha(tmp / f"{name}.onnx"),
+                              f"{name}_state.npz": _sha(tmp / f"{name}_state.npz")})
+            else:
+                entry["artifact"] = f"chip_{seg.index}"
+                bk.compile(chip_graph(graph, seg), t, tmp / entry["artifact"], options=options)
+            segs.append(entry)
+        ir.write(tmp / "model.nir", graph)
+        manifest = {"format": FORMAT, "version": VERSION, "target": t.name, "backend": t.backend,
+                    "dtype": np.dtype(dtype).name, "inputs": graph.inputs, "outputs": graph.outputs,
+                    "placement": {n: [p.where, p.why] for n, p in split.placement.items()},
+                    "crossings": [[c.src, c.dst, c.kind, c.width] for c in split.crossings],
+                    "segments": segs, "files": files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return split
+
+
+def is_pipeline(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(path: str | Path) -> dict:
+    p = Path(path)
+    try:
+        m = json.loads((p / MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        raise TargetError(f"cannot read {MANIFEST}: {e}", where=str(p)) from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT or m.get("version") != VERSION:
+        raise TargetError(f"{MANIFEST} is not a neurodeploy pipeline (format {FORMAT} v{VERSION})", where=str(p))
+    for rel, h in m["files"].items():
+        if not (p / rel).is_file() or _sha(p / rel) != h:
+            raise TargetError("host file missing or changed since compile (checksum mismatch)", where=str(p / rel),
+                              hint="recompile the pipeline")
+    return m
+
+
+@dataclass
+class Crossed:
+    """Per boundary edge kind, the events that crossed (non-zero entries) and steps run."""
+
+    spikes: int = 0
+    values: int = 0
+    steps: int = 0
+    per_edge: dict = field(default_factory=dict)
+
+
+class _Host:
+    def __init__(self, path: Path, entry: dict, batch: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(str(path / entry["file"]), opts, providers=["CPUExecutionProvider"])
+        self.entry, self.batch = entry, batch
+        with np.load(path / entry["state"]) as z:
+            self.state0 = {k: z[k] for k in z.files}
+        self.names = [o.name for o in self.sess.get_outputs()]
+        self.dtype = np.float32 if self.sess.get_inputs()[0].type == "tensor(float)" else np.float64
+        self.reset()
+
+    def reset(self):
+        self.state = {k: np.repeat(v, self.batch, axis=0) for k, v in self.state0.items()}
+
+    def step(self, now: dict, prev: dict) -> dict:
+        feed = {f"in:{s}": now[s].astype(self.dtype) for s in self.entry["in_now"]}
+        feed.update({f"prev:{s}": prev[s].astype(self.dtype) for s in self.entry["in_prev"]})
+        feed.update(self.state)
+        res = dict(zip(self.names, self.sess.run(self.names, feed)))
+        self.state = {"state:" + k[len("next:"):]: v for k, v in res.items() if k.startswith("next:")}
+        return {k[len("out:"):]: v for k, v in res.items() if k.startswith("out:")}
+
+
+class _Chip:
+    def __init__(self, path: Path, entry: dict, engine: str | None, graph_outputs):
+        self.dir, self.entry, self.engine = path / entry["artifact"], entry, engine
+        # a graph Output node keeps its name in the chip graph; other values read outside get one
+        self.names = {n: n if n in graph_outputs else output_name(n) for n in entry["outputs"]}
+        self.history: list[dict] = []
+        self.result = None
+
+    def reset(self):
+        self.history = []
+
+    def _outputs(self, result) -> dict:
+        out = {}
+        for n, o in self.names.items():
+            for table in (result.spikes, result.extra.get("outputs", {}), result.v):
+                if o in table:
+                    out[n] = np.asarray(table[o], np.float64)
+                    break
+            else:
+                raise TargetError(f"the chip engine recorded no output {o!r}", where=str(self.dir))
+        return out
+
+    def run(self, xs: dict) -> dict:
+        ins = self.entry["inputs"]
+        x = xs[ins[0]] if len(ins) == 1 else xs
+        steps = len(next(iter(xs.values())))
+        self.result = bk.run(self.dir, x, steps=steps, engine=self.engine)
+        return self._outputs(self.result)
+
+    def step(self, now: dict) -> dict:
+        self.history.append({s: now[s] for s in self.entry["inputs"]})
+        xs = {s: np.stack([h[s] for h in self.history]) for s in self.entry["inputs"]}
+        return {k: v[-1] for k, v in self.run(xs).items()}
+
+
+class Runner:
+    """Runs a compiled pipeline: host segments in onnxruntime, chip segments on their engine."""
+
+    def __init__(self, path: str | Path, *, batch: int = 1, engine: str | None = None):
+        self.path = Path(path)
+        self.m = read_manifest(self.path)
+        self.batch = batch
+        self.parts = []
+        for e in self.m["segments"]:
+            self.parts.append(_Host(self.path, e, batch) if e["side"] == "host"
+                              else _Chip(self.path, e, engine, set(self.m["outputs"])))
+        self.crossings = [tuple(c) for c in self.m["crossings"]]
+        self.reset()
+
+    load = classmethod(lambda cls, path, **kw: cls(path, **kw))
+
+    def reset(self):
+        for p in self.parts:
+            p.reset()
+        self.prev: dict[str, np.ndarray] = {}
+        self.crossed = Crossed()
+
+    def _count(self, values: dict) -> None:
+        for src, dst, kind, _ in self.crossings:
+            nz = int(np.count_nonzero(values[src]))
+            setattr(self.crossed, kind, getattr(self.crossed, kind) + nz)
+            self.crossed.per_edge[f"{src}->{dst}"] = self.crossed.per_edge.get(f"{src}->{dst}", 0) + nz
+
+    def step(self, inputs) -> dict:
+        """One step: `inputs` (B, *shape) for a one-input model, or a dict input -> array."""
+        values = dict(inputs) if isinstance(inputs, dict) else {self.m["inputs"][0]: np.asarray(inputs)}
+        for part in self.parts:
+            if isinstance(part, _Host):
+                prev = {s: self.prev.get(s, np.zeros_like(values.get(s, 0.0))) for s in part.entry["in_prev"]}
+                values.update(part.step(values, prev))
+            else:
+                values.update(part.step(values))
+        self._count(values)
+        self.crossed.steps += 1
+        self.prev = values
+        return {o: values[o] for o in self.m["outputs"]}
+
+    def run(self, inputs) -> dict:
+        """A whole sequence (T, B, *shape); returns output -> (T, B, *shape). Without feedback
+        across the boundary each segment runs over the whole sequence in turn (a chip engine once);
+        otherwise step by step."""
+        xs = dict(inputs) if isinstance(inputs, dict) else {self.m["inputs"][0]: np.asarray(inputs)}
+        T = len(next(iter(xs.values())))
+        if any(isinstance(p, _Host) and p.entry["in_prev"] for p in self.parts):
+            outs = [self.step({k: v[t] for k, v in xs.items()}) for t in range(T)]
+            return {o: np.stack([y[o] for y in outs]) for o in self.m["outputs"]}
+        for part in self.parts:
+            if isinstance(part, _Host):
+                steps = [part.step({k: v[t] for k, v in xs.items()}, {}) for t in range(T)]
+                xs.update({k: np.stack([s[k] for s in steps]) for k in steps[0]})
+            else:
+                xs.update(part.run(xs))
+        for t in range(T):
+            self._count({k: v[t] for k, v in xs.items()})
+        self.crossed.steps += T
+        return {o: xs[o] for o in self.m["outputs"]}

@@ -1,0 +1,104 @@
+"""The host/chip partition and the pipeline runner: a real-valued first layer goes to the host for
+a spike-only target (SpiNNaker 2), host ONNX -> chip simulator -> host per step, crossings counted."""
+from __future__ import annotations
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy import backend as bk
+from neurodeploy import ir
+from neurodeploy.errors import TargetError, UsageError
+from neurodeploy.host import EMULATED, HOST, NATIVE, Runner, compile_pipeline, partition
+from neurodeploy.ir import dialect
+from neurodeploy.semantics import Semantics
+from neurodeploy.sim.reference import simulate
+
+from test_dialect import port
+
+rng = np.random.default_rng(3)
+DT = 1e-3
+
+
+def snn(n=6, h=8, o=4):
+    """Input (real) -> fc1 -> if1 -> fc2 -> if2 -> out, IF neurons with k_x = dt*r = 1 and integer
+    weights and thresholds: exactly representable as SpiNNaker 2 int8 words (weight_scaling=none)."""
+    IF = lambda k: nir.IF(r=np.full(k, 1 / DT), v_threshold=np.full(k, 40.0))  # noqa: E731
+    nodes = {"in": port("in", n), "fc1": nir.Affine(weight=rng.normal(0, 1, (h, n)), bias=np.zeros(h)),
+             "if1": IF(h), "fc2": nir.Linear(weight=rng.integers(-20, 40, (o, h)).astype(float)), "if2": IF(o),
+             "out": port("out", o)}
+    edges = [("in", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "if2"), ("if2", "out")]
+    return ir.normalize(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False),
+                        Semantics(dt=DT, reset="subtract"))
+
+
+class Declared:
+    """A backend described only by the capability attributes the partition reads."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def test_real_valued_first_layer_goes_to_the_host_for_a_spike_only_target():
+    g = snn()
+    split = partition(g, Declared(spike_inputs_only=True), "t", real_input=True)
+    where = {n: p.where for n, p in split.placement.items()}
+    assert where == {"in": HOST, "fc1": HOST, "if1": HOST, "fc2": NATIVE, "if2": NATIVE, "out": NATIVE}
+    assert "spikes only" in split.placement["fc1"].why
+    assert [s.side for s in split.segments] == ["host", "chip"]
+    assert [(c.src, c.dst, c.kind, c.width) for c in split.crossings] == [("if1", "fc2", "spikes", 8)]
+    # spike input, or a target that takes values: everything on the chip
+    assert not partition(g, Declared(spike_inputs_only=True), "t").needs_host
+    assert not partition(g, Declared(), "t", real_input=True).needs_host
+
+
+def test_dialect_ops_host_unless_the_target_declares_them():
+    h, V, d = 5, 7, 4
+    g = ir.normalize(nir.NIRGraph(nodes={
+        "tok": port("in", 1), "emb": dialect.Embedding(weight=rng.normal(0, 1, (V, d))),
+        "egru": dialect.EGRU(W=rng.normal(0, 1, (3 * h, d)), R=rng.normal(0, 1, (3 * h, h)), b_W=np.zeros(3 * h),
+                             b_R=np.zeros(3 * h), threshold=np.full(h, .1)),
+        "head": nir.Affine(weight=rng.normal(0, 1, (V, h)), bias=np.zeros(V)), "out": port("out", V)},
+        edges=[("tok", "emb"), ("emb", "egru"), ("egru", "head"), ("head", "out")], type_check=False))
+    plain = partition(g, Declared(spike_inputs_only=True), "t")
+    assert {n: p.where for n, p in plain.placement.items() if n != "head"} == dict.fromkeys(
+        ("tok", "emb", "egru", "out"), HOST)
+    # head is fed by EGRU values from the host: moved there too on a spike-only target
+    assert plain.placement["head"].where == HOST and not plain.chip_segments
+    em = partition(g, Declared(spike_inputs_only=True, emulated_ops=("EGRU",)), "t")
+    assert [(n, em.placement[n].where) for n in ("emb", "egru")] == [("emb", HOST), ("egru", EMULATED)]
+    assert [s.side for s in em.segments] == ["host", "chip", "host"]
+    assert [c.kind for c in em.crossings] == ["values", "values"]
+
+
+def test_pipeline_on_spinnaker2_equals_the_float_reference(tmp_path):
+    g = snn()
+    split = compile_pipeline(g, "spinnaker2", tmp_path / "p", real_input=True, dtype=np.float64,
+                             options={"weight_scaling": "none"})
+    assert split.counts() == {NATIVE: 3, EMULATED: 0, HOST: 3}
+    T = 30
+    x = rng.normal(0, 60, (T, 1, 6))
+    want = simulate(g, x, record=["if1", "out"])
+    assert want.spikes["out"].sum() > 5
+    r = Runner(tmp_path / "p")
+    np.testing.assert_array_equal(r.run(x)["out"], want.spikes["out"])
+    assert r.crossed.spikes == int(want.spikes["if1"].sum()) and r.crossed.values == 0
+    # step by step (the chip part replayed on its input history) gives the same
+    r.reset()
+    steps = np.stack([r.step(x[t])["out"] for t in range(T)])
+    np.testing.assert_array_equal(steps, want.spikes["out"])
+    assert r.crossed.steps == T
+
+
+def test_pipeline_directory_is_checked(tmp_path):
+    g = snn()
+    compile_pipeline(g, "spinnaker2", tmp_path / "p", real_input=True, options={"weight_scaling": "none"})
+    with pytest.raises(UsageError, match="--force"):
+        compile_pipeline(g, "spinnaker2", tmp_path / "p", real_input=True)
+    (tmp_path / "p" / "host_0.onnx").write_bytes(b"tampered")
+    with pytest.raises(TargetError, match="host_0.onnx.*checksum"):
+        Runner(tmp_path / "p")
+    # the chip part alone still fails on real-valued input, as before
+    chip = tmp_path / "p" / "chip_1"
+    with pytest.raises(UsageError, match="binary"):
+        bk.run(chip, rng.normal(0, 1, (5, 1, 8)))
