@@ -162,10 +162,20 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_compile(args) -> None:
+    from .host import cli as host_cli  # models split between host and chip (docs/host.md)
+
     target, _ = bk.resolve(args.target)  # an unknown target or a bad -o fails before the model is read
     options = _options(args.option)
-    art.check_output_dir(args.output, overwrite=args.force)
+    if not host_cli.is_pipeline(args.output):
+        art.check_output_dir(args.output, overwrite=args.force)
     graph = _load_model(args)
+    split, real = host_cli.plan_split(graph, target, options)
+    if split is not None:
+        for line in host_cli.compile_split(graph, target, args.output, options, real, overwrite=args.force,
+                                           report=args.report):
+            out.print(line)
+        out.print(Text("compiled", style="green"), _clean(f"{args.model} for {target.name} (host + chip) -> {args.output}"))
+        return
     artifact = bk.compile(graph, target, args.output, options=options, overwrite=args.force)
     out.print(Text("compiled", style="green"), _clean(f"{args.model} for {artifact.target} -> {artifact.path}"))
     if args.report:
@@ -176,6 +186,14 @@ def cmd_run(args) -> None:
     safeio.check_output_path(args.out)
     x = _load_input(args.input)
     _charge_steps(x, args.steps, args.input)
+    from .host import cli as host_cli
+
+    if host_cli.is_pipeline(args.artifact):
+        result = host_cli.run_split(args.artifact, x, args.engine)
+        safeio.write_file(args.out, result.save_npz)
+        out.print(_clean(f"ran {args.artifact} ({result.extra['engine']}) -> {args.out}; crossed "
+                         f"{result.extra['crossing']['spikes']} spikes, {result.extra['crossing']['values']} values"))
+        return
     with art.reading(args.artifact):
         device = {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("drift_time", args.drift_time))
                   if v is not None}  # Monte Carlo over device draws (crossbar), forwarded to the engine

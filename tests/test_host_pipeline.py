@@ -102,3 +102,48 @@ def test_pipeline_directory_is_checked(tmp_path):
     chip = tmp_path / "p" / "chip_1"
     with pytest.raises(UsageError, match="binary"):
         bk.run(chip, rng.normal(0, 1, (5, 1, 8)))
+
+
+def test_split_report_and_token_energy(tmp_path):
+    from rich.console import Console
+
+    from neurodeploy.host.report import host_energy, split_table, token_energy
+
+    g = snn()
+    compile_pipeline(g, "spinnaker2", tmp_path / "p", real_input=True, options={"weight_scaling": "none"})
+    r = Runner(tmp_path / "p")
+    con = Console(width=200, record=True)
+    con.print(split_table(r.m))
+    text = con.export_text()
+    assert "fc1" in text and "spikes only" in text and "if1->fc2: spikes x8" in text
+    r.run(rng.normal(0, 60, (20, 1, 6)))
+    e = token_energy(r)
+    # host: fc1 (8x6 MACs) + 8 IF updates per token at the i7 figure (8.6 nJ per op, conventional.toml)
+    assert e["host"].point == pytest.approx((8 * 6 + 8) * 8.6e-9)
+    assert e["chip"].point > 0 and e["total"].point == pytest.approx(e["host"].point + e["chip"].point)
+    assert host_energy(r.m, 1, "gpu_titan_black")[0].point == pytest.approx((8 * 6 + 8) * 0.3e-9)
+    with pytest.raises(UsageError, match="no host device"):
+        host_energy(r.m, 1, "abacus")
+
+
+def test_cli_compiles_and_runs_a_split_model(tmp_path, capsys):
+    from neurodeploy.cli import main
+
+    g = snn()
+    ir.write(tmp_path / "m.nir", g)
+    cmd = ["compile", str(tmp_path / "m.nir"), "--target", "spinnaker2", "-o", str(tmp_path / "p"),
+           "-O", "weight_scaling=none"]
+    assert main(cmd + ["-O", "input=sideways"]) == 2
+    assert main(cmd + ["-O", "input=real", "--report"]) == 0
+    text = capsys.readouterr().out
+    assert "3 native, 0 emulated, 3 host" in text and "host/chip split" in text
+    assert main(cmd + ["-O", "input=real"]) == 2  # exists
+    assert main(cmd + ["-O", "input=real", "--force"]) == 0
+    x = rng.normal(0, 60, (25, 1, 6))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(tmp_path / "p"), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "o.npz")]) == 0
+    with np.load(tmp_path / "o.npz") as z:
+        np.testing.assert_array_equal(z["out.out"], simulate(g, x).spikes["out"])
+    # without input=real the graph fits the chip: a plain artifact, as before
+    assert main(["compile", str(tmp_path / "m.nir"), "--target", "spinnaker2", "-o", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "manifest.json").is_file()
