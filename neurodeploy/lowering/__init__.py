@@ -9,7 +9,8 @@ Synapse chains (`fold`):
       .neuron_bias(neuron) -> ndarray        constant input, every linear node's bias counted once
       .drive(neuron) -> Drive(matrices: {source: csr}, bias)   chains summed per source
     linear_map(graph, name)                  (matrix, bias) of one Affine/Linear/Conv1d/Conv2d/
-                                             SumPool2d/AvgPool2d/Scale/Flatten node
+                                             SumPool2d/AvgPool2d/Scale/Flatten node; node_matrix and
+                                             node_bias give one of the two
     conv2d_matrix(w, in_shape, stride, padding, dilation, groups), pool2d_matrix(...), to_csr(w)
     LINEAR, WEIGHTS, is_source(node)
 
@@ -32,14 +33,15 @@ Semantics a target supports (`support`):
 """
 from __future__ import annotations
 
-from .fold import (LINEAR, WEIGHTS, Drive, Folder, Path, conv2d_matrix, is_source, linear_map, pool2d_matrix,
-                   to_csr)
+from .fold import (LINEAR, WEIGHTS, Drive, Folder, Path, conv2d_matrix, is_source, linear_map, node_bias,
+                   node_matrix, pool2d_matrix, to_csr)
 from .neurons import CurrentFirst, coefficients, current_first
 from .scale import (Rounded, error_stats, quantize_rows, round_scaled, row_peaks, row_scales, scale_rows,
                     with_data)
 from .support import Support, check
 
-__all__ = ["LINEAR", "WEIGHTS", "Drive", "Folder", "Path", "conv2d_matrix", "is_source", "linear_map",
+__all__ = ["LINEAR", "WEIGHTS", "Drive", "Folder", "Path", "conv2d_matrix", "is_source", "linear_map", "node_bias",
+           "node_matrix",
            "pool2d_matrix", "to_csr", "CurrentFirst", "coefficients", "current_first", "Rounded", "error_stats",
            "quantize_rows", "round_scaled", "row_peaks", "row_scales", "scale_rows", "with_data", "Support",
            "check"]
