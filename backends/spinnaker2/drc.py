@@ -63,7 +63,7 @@ def budget_rules(sl, words, cycles, target, opts, budget) -> list[Rule]:
             Rule(f"tick deadline (cycles at activity {opts.activity:g})", int(np.ceil(cycles[s_cyc])),
                  int(opts.tick * opts.clock),
                  where=f"{sl.pops[sl.pop_index[s_cyc]]}[{sl.start[s_cyc]}:{sl.start[s_cyc] + sl.n[s_cyc]}]",
-                 hint="longer -O tick, -O clock=300e6, or fewer neurons per PE")]
+                 hint=f"longer -O tick, -O clock={target.v('timing.clock_high'):g}, or fewer neurons per PE")]
 
 
 def router_rule(entries_per_chip: dict, target) -> Rule:
