@@ -66,6 +66,9 @@ def test_exact_cubalif_without_delays_is_refused(tmp_path):
         bk.compile(cuba_graph(), "spinnaker2", tmp_path / "a")
     assert e.value.where == "c" and "conn_delay" in str(e.value)
     bk.compile(cuba_graph("euler"), "spinnaker2", tmp_path / "b")  # one tap is exact under Euler
+    with pytest.raises(ResourceExceeded) as r:  # the second tap needs one more tick than the delay field holds
+        bk.compile(cuba_graph(), "spinnaker2", tmp_path / "c", options={"conn_delay": "7"})
+    assert r.value.rule == "delay range" and (r.value.needed, r.value.available) == (8, 7)
 
 
 @pytest.mark.parametrize("pool,stride,pad", [(1, 1, 1), (2, 1, 0), (2, 2, 1)])
