@@ -8,11 +8,12 @@ semantics): per input an Affine of the integer weights, with unit gain into v, t
 
 - ``lif*`` models: LIF with a_m = alpha_decay, (1 - a_m)*R = 1 and i_offset as its leak term c
   (IF when alpha_decay is 1: dt*R = 1, i_offset as the first Affine's bias);
-- ``lif_curr_exp*`` under Euler: CubaLIF with a_s = exc_decay, g_s = 1, dt/tau_mem*R = 1 and
-  i_offset as c, whose reference step is the chip's current-first step (convert.py).
+- ``lif_curr_exp*``: CubaLIF with a_s = exc_decay, g_s = 1, dt/tau_mem*R = 1 and i_offset as c,
+  under Euler, whose reference step is the chip's current-first step (convert.py). An artifact with
+  a second tap (the exact CubaLIF) is therefore read back under Euler as a whole (LIF's time
+  constants converted alike), its tap-1 projections behind a one-step nir.Delay.
 
-Neurons are flat vectors of the population's size. The exact-integrator CubaLIF (two taps) has no
-such one-to-one form and is refused.
+Neurons are flat vectors of the population's size.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import nir
 import numpy as np
 import scipy.sparse as sp
 
-from neurodeploy.errors import TargetError
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
 
@@ -37,9 +37,6 @@ def _neuron(model: str, d, var: str, sem: Semantics, n: int):
     f = lambda k: np.asarray(d[f"{var}/{k}"], np.float64)  # noqa: E731
     alpha, theta, v_reset, offset = f("alpha_decay"), f("threshold"), f("v_reset"), f("i_offset")
     if model.startswith("lif_curr_exp"):
-        if sem.integrator != "euler":
-            raise TargetError("the exact CubaLIF's two-tap mapping has no one-node float model",
-                              hint="validate it against the float reference of the original graph")
         a_s = f("exc_decay")
         tau_syn, tau_mem = _tau(a_s, sem.dt, "euler"), _tau(alpha, sem.dt, "euler")
         return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / sem.dt, v_leak=offset * tau_mem / sem.dt,
@@ -66,6 +63,9 @@ def _weights(d, proj: dict, post_size: int, pre_size: int, conv: dict | None):
 def quantized_graph(artifact) -> Graph:
     info, spec = artifact.manifest["spinnaker2"], artifact.json("runspec.json")
     sem = Semantics.from_dict(artifact.manifest["semantics"])
+    if any(pr["tap"] for pr in info["projections"]) or any(p["model"].startswith("lif_curr_exp")
+                                                            for p in spec["populations"]):
+        sem = sem.with_(integrator="euler")  # the chip's current-first step is the Euler CubaLIF's
     d = artifact.npz("network_s2.npz")
     pops = {p["name"]: p for p in spec["populations"]}
     size = {name: int(np.prod(p["shape"], dtype=np.int64)) for name, p in pops.items()}
@@ -77,8 +77,6 @@ def quantized_graph(artifact) -> Graph:
         else:
             nodes[name], biases[name] = _neuron(p["model"], d, info["populations"][name], sem, size[name])
             ins[name] = outs[name] = (size[name],)
-    if any(pr["tap"] for pr in info["projections"]):
-        raise TargetError("the exact CubaLIF's two-tap mapping has no one-node float model")
     biased = set()
     for pr in info["projections"]:
         post, pre = pr["post"], pr["pre"]
@@ -87,7 +85,13 @@ def quantized_graph(artifact) -> Graph:
         biased.add(post)
         nodes[pr["name"]] = nir.Affine(weight=w, bias=bias)
         ins[pr["name"]], outs[pr["name"]] = (size[pre],), (size[post],)
-        edges += [(pre, pr["name"]), (pr["name"], post)]
+        src = pre
+        if pr["tap"]:  # the previous step's spikes
+            src = f"{pr['name']}.delay"
+            nodes[src] = nir.Delay(delay=np.full(size[pre], sem.dt))
+            ins[src] = outs[src] = (size[pre],)
+            edges.append((pre, src))
+        edges += [(src, pr["name"]), (pr["name"], post)]
     for out, pop in spec["outputs"].items():
         nodes[out] = nir.Output(output_type={"output": np.array([size[pop]])})
         ins[out] = outs[out] = (size[pop],)
