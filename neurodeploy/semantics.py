@@ -27,7 +27,7 @@ Fields, defaults and meaning:
 - ``refractory = 0.0`` s: after a spike at step t the membrane stays at its reset value during
   steps t+1 .. t+n, n = refractory/dt: it is not updated and cannot spike; synaptic currents
   (CubaLIF) keep evolving (NEST/PyNN ``tau_refrac``). 0: none. ``next_step_hold`` with reset to
-  zero is ``same_step`` with n = 1.
+  zero spikes as ``same_step`` with n = 1 does (only the recorded v of a spiking step differs).
 - ``synaptic_delay = 0.0`` s: time from a spike to its effect through every weighted connection
   (the synapse chain between two neuron layers): k = synaptic_delay/dt steps. 0 is NIR's
   convention: same step, only a cycle-closing edge waits one step. PyNN projections default to
