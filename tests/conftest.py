@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEURODEPLOY_SHARED", REPO.parent / "shared"))
 REALDATA = SHARED / "realdata" / "nir-paper"
 LAVA_PYTHON = REPO / ".venv-lava" / "bin" / "python"
+pytest_plugins = ["neurodeploy.hil.pytest_plugin"]  # --hil-port/--hil-target, the hil marker (tests/hil)
 
 
 @pytest.fixture(scope="session")
