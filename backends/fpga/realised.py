@@ -1,0 +1,65 @@
+"""The float model an FPGA artifact realises (`Backend.quantized_graph`), read back from its files.
+
+In the core's integer units (v in LSB, dt = 1, forward Euler) each layer is the core's update
+without its rounding: with a = A / 2**D,
+
+    LIF(tau = 1/(1-a), r = tau, v_leak = bias*tau, v_threshold = theta)     (a < 1)
+    IF(r = 1, v_threshold = theta), its bias on the Affine                     (a = 1)
+    source -> Affine(w * 2**F) -> layer, one per (source, layer), named after the folded graph node
+    (``via``) or ``"<src>-><layer>"``
+
+so v' = a v + bias + 2**F sum(w s). What the float model leaves out, and the golden model and the
+RTL do: the rounding of v*a to the v LSB (at most half an LSB per step, 2**-F of a weight step) and
+the wrap of v and acc at their widths, which the formats are chosen never to reach on calibration
+inputs. Spikes agree unless the rounding moves v across a threshold.
+"""
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from neurodeploy.artifact import Artifact
+from neurodeploy.errors import UnsupportedNode
+from neurodeploy.ir.graph import Graph
+from neurodeploy.semantics import Semantics
+
+from .layout import read
+
+ROLE = "format"
+
+
+def quantized_graph(artifact: Artifact) -> Graph:
+    spec, arrays = read(artifact.path)
+    sem = Semantics(dt=1.0, reset="subtract" if spec["reset"] == "subtract" else "zero", integrator="euler")
+    one = float(1 << spec["decay_bits"])
+    inp = spec["input"]
+    nodes = {inp["name"]: nir.Input(input_type={"input": np.array(inp["shape"])})}
+    shapes = {inp["name"]: tuple(inp["shape"])}
+    edges, in_shape = [], {inp["name"]: tuple(inp["shape"])}
+    for lay, a in zip(spec["layers"], arrays):
+        n, name = lay["size"], lay["name"]
+        A, bias, theta = (a[k][:n].astype(np.float64) for k in ("A", "bias", "theta"))
+        full = lambda x: np.full(n, float(x))  # noqa: E731
+        integrate = bool(np.all(A == one))
+        if integrate:
+            nodes[name] = nir.IF(r=full(1), v_threshold=theta, v_reset=full(0))
+        elif np.any(A == one):
+            raise UnsupportedNode("a layer mixes leaky and non-leaky neurons", where=name)
+        else:
+            tau = one / (one - A)
+            nodes[name] = nir.LIF(tau=tau, r=tau, v_leak=bias * tau, v_threshold=theta, v_reset=full(0))
+        shapes[name] = in_shape[name] = (n,)
+        for k, s in enumerate(lay["sources"]):
+            aff = s["via"][0] if len(s["via"]) == 1 else f"{s['src']}->{name}"
+            w = a["w"][s["row0"]:s["row0"] + s["rows"], :n].T.astype(np.float64) * 2.0 ** spec["frac_bits"]
+            b = bias if integrate and k == 0 else np.zeros(n)
+            nodes[aff] = nir.Affine(weight=w, bias=b)
+            src_shape = (s["rows"],)
+            edges += [(s["src"], aff), (aff, name)]
+            in_shape[aff], shapes[aff] = src_shape, (n,)
+    for out, lay in spec["outputs"].items():
+        n = next(x["size"] for x in spec["layers"] if x["name"] == lay)
+        nodes[out] = nir.Output(output_type={"output": np.array([n])})
+        edges.append((lay, out))
+        shapes[out] = in_shape[out] = (n,)
+    return Graph(nodes, edges, in_shape, shapes, semantics=sem)

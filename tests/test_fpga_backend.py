@@ -1,0 +1,173 @@
+"""FPGA backend: the golden model (NumPy), the Amaranth simulation of the generated design and the
+exported Verilog in Icarus agree bit for bit and cycle for cycle (every output beat at the same
+cycle), on random inputs, for the NIR paper's lif_norse.nir and a two-layer LIF chain; the golden
+model agrees with the float reference; bad inputs are refused naming the node and the rule."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from neurodeploy import backend as bk
+from neurodeploy import ir
+from neurodeploy.artifact import Artifact
+from neurodeploy.backends.fpga import golden, iverilog, layout
+from neurodeploy.backends.fpga.design import Core
+from neurodeploy.errors import InvalidModel, ResourceExceeded, TargetError, UnsupportedSemantics
+from neurodeploy.semantics import Semantics
+from neurodeploy.sim.reference import simulate
+
+from tests.contract.conftest import chain
+
+LIF_NORSE = Path("/work/shared/realdata/nir-paper/lif/lif_norse.nir")
+TARGET = "fpga-zcu102"
+needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing: make rtl-tools")
+
+
+def amaranth_trace(spec, arrays, x) -> list[tuple[int, int, int, int]]:
+    """(sample, cycle, id, last) of every output beat of the Amaranth simulation, driven like the
+    Verilog testbench (events, step ends, a restart between samples; out_ready high)."""
+    core = Core(spec, arrays)
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    log = []
+
+    async def bench(ctx):
+        ctx.set(core.out_ready, 1)
+        sample, cyc, armed = 0, 0, False
+        todo = list(layout.beats(x))
+        while todo:
+            kind, ident = todo[0]
+            ctx.set(core.in_valid, kind != layout.SAMPLE_END)
+            ctx.set(core.in_last, kind == layout.STEP_END)
+            ctx.set(core.in_data, ident)
+            ctx.set(core.restart, kind == layout.SAMPLE_END and armed)
+            if ctx.get(core.out_valid):
+                log.append((sample, cyc, ctx.get(core.out_data), ctx.get(core.out_last)))
+            fresh = False
+            if kind == layout.SAMPLE_END:
+                if armed:
+                    todo.pop(0)
+                    armed, fresh = False, True
+                elif ctx.get(core.in_ready):
+                    armed = True
+            elif ctx.get(core.in_ready):
+                todo.pop(0)
+            await ctx.tick()
+            sample, cyc = (sample + 1, 0) if fresh else (sample, cyc + 1)
+
+    sim.add_testbench(bench)
+    sim.run()
+    return log
+
+
+def golden_trace(spec, arrays, x):
+    g = golden.Golden(spec, arrays)
+    out = g.run(x)
+    return [(b, *beat) for b in range(x.shape[1]) for beat in g.trace(out["spikes"], x, b)], out
+
+
+def lif_norse():
+    return ir.load(LIF_NORSE)
+
+
+@pytest.fixture(scope="module")
+def chain_art(tmp_path_factory):
+    return bk.compile(chain((12, 20, 8)), TARGET, tmp_path_factory.mktemp("c") / "a", options={"lanes": "4"})
+
+
+@pytest.fixture(scope="module")
+def norse_art(tmp_path_factory):
+    return bk.compile(lif_norse(), TARGET, tmp_path_factory.mktemp("n") / "a")
+
+
+def spikes(shape, rate, seed):
+    return (np.random.default_rng(seed).random(shape) < rate).astype(np.int64)
+
+
+def test_amaranth_equals_golden_cycle_by_cycle_on_the_chain(chain_art):
+    spec, arrays = layout.read(chain_art.path)
+    x = spikes((12, 2, 12), 0.3, 5)
+    want, out = golden_trace(spec, arrays, x)
+    assert sum(s.sum() for s in out["spikes"]) > 10  # the layers do spike
+    assert amaranth_trace(spec, arrays, x) == want
+
+
+def test_amaranth_equals_golden_cycle_by_cycle_on_lif_norse(norse_art):
+    spec, arrays = layout.read(norse_art.path)
+    x = spikes((60, 2, 1), 0.5, 6)
+    want, out = golden_trace(spec, arrays, x)
+    assert out["spikes"][0].sum() > 0
+    assert amaranth_trace(spec, arrays, x) == want
+
+
+@needs_iverilog
+@pytest.mark.parametrize("which", ["chain", "norse"])
+def test_verilog_equals_golden_cycle_by_cycle(which, chain_art, norse_art):
+    art = chain_art if which == "chain" else norse_art
+    spec, arrays = layout.read(art.path)
+    n = spec["input"]["size"]
+    x = spikes((40, 3, n), 0.3, 7)
+    want, _ = golden_trace(spec, arrays, x)
+    log = iverilog.run_rtl(Artifact(art.path), x)
+    assert [tuple(int(v) for v in row) for row in log] == want
+
+
+@needs_iverilog
+def test_rtl_engine_spikes_equal_the_sim_engine(chain_art):
+    x = spikes((30, 2, 12), 0.25, 8)
+    a = bk.run(chain_art.path, x, record=["n0", "n1"])
+    b = bk.run(chain_art.path, x, record=["n0", "n1"], engine="rtl")
+    for n in ("n0", "n1"):
+        assert np.array_equal(a.spikes[n], b.spikes[n])
+    assert b.counters["spikes"] == a.counters["spikes"] > 0
+
+
+def test_golden_agrees_with_the_float_reference_on_lif_norse(norse_art):
+    """The float model (float32 weights, exact LIF) and the fixed-point core: same spike train on a
+    steady input; the recorded voltage in model units within the stated v LSB plus the decay error."""
+    g = lif_norse()
+    x = np.ones((200, 1, 1))
+    ref = simulate(g, x, record=["1"])
+    res = bk.run(norse_art.path, x, record=["1"])
+    assert ref.spikes["1"].sum() > 3
+    assert np.array_equal(res.spikes["1"] != 0, ref.spikes["1"] != 0)
+    fmt = Artifact(norse_art.path).manifest["fpga"]["formats"]["1"]
+    err = np.abs(res.v["1"] * fmt["v_lsb"] - ref.v["1"]).max()
+    a_m = np.exp(-1e-4 / 2.5e-3)  # the file's tau, dt 1e-4: per-step errors add up geometrically
+    per_step = fmt["weights"]["input"]["max_abs_error"] + fmt["decay_max_abs_error"] * 0.1 + fmt["v_lsb"]
+    assert 0 < err <= per_step / (1 - a_m)
+
+
+def test_missing_iverilog_says_what_to_install(chain_art, monkeypatch, tmp_path):
+    monkeypatch.setenv("NEURODEPLOY_IVERILOG_BIN", str(tmp_path))
+    with pytest.raises(TargetError, match="make rtl-tools"):
+        bk.run(chain_art.path, spikes((5, 1, 12), 0.3, 1), engine="rtl")
+
+
+def test_overflowing_format_is_refused_naming_node_and_rule(tmp_path):
+    with pytest.raises(InvalidModel, match="v_format") as e:
+        bk.compile(chain((12, 20, 8)), TARGET, tmp_path / "a", options={"v_bits": "6"})
+    assert e.value.where == "n0"
+    assert not (tmp_path / "a").exists()
+
+
+def test_design_over_the_part_is_refused_with_the_rule(tmp_path):
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(chain((3000, 3000)), TARGET, tmp_path / "a", options={"weight_bits": "16", "lanes": "64"})
+    assert e.value.rule.startswith("bram36") and e.value.needed > e.value.available
+
+
+def test_unsupported_neuron_and_reset_are_refused(tmp_path):
+    g = chain((4, 3))
+    g.nodes["n0"].v_reset[:] = 0.01
+    with pytest.raises(UnsupportedSemantics, match="v_reset") as e:
+        bk.compile(g, TARGET, tmp_path / "a")
+    assert e.value.where == "n0"
+    g = chain((4, 3))
+    g.semantics = Semantics(dt=1e-4, reset_timing="next_step")
+    with pytest.raises(UnsupportedSemantics, match="reset_timing"):
+        bk.compile(g, TARGET, tmp_path / "b")
