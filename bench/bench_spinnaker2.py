@@ -40,13 +40,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurodeploy import backend as bk
+from neurodeploy.fidelity import output_fidelity
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-import test_spinnaker2_cnn as cnn_test  # noqa: E402  (the CNN test's inputs, rounding rule and measures)
+import test_spinnaker2_cnn as cnn_test  # noqa: E402  (the CNN test's inputs and rounding rule)
 from conftest import REALDATA  # noqa: E402
 
 
@@ -167,7 +168,7 @@ def fidelity(tmp: Path) -> list[str]:
         ref_q = simulate(cnn_test.rounded(g, mode == "per_neuron"), x, record=layers).spikes
         agree[mode] = {n: float(np.mean(chip[n] == ref[n].reshape(chip[n].shape))) for n in layers}
         exact[mode] = all(np.array_equal(chip[n], ref_q[n].reshape(chip[n].shape)) for n in layers)
-        out[mode] = cnn_test.fidelity(chip["12"], ref["12"].reshape(chip["12"].shape))
+        out[mode] = output_fidelity(chip["12"], ref["12"].reshape(chip["12"].shape))
     lines = ["## CNN fidelity (`cnn_sinabs.nir`, issue #3 goal: >= 99 % output spike agreement)", "",
              f"Inputs: {x.shape[1]} random event frames (2, 34, 34), {x.shape[0]} steps, 100 each at "
              f"{', '.join(f'{r:.0%}' for r in cnn_test.DENSITIES)} density (tests/test_spinnaker2_cnn.py); "

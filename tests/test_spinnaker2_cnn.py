@@ -15,6 +15,7 @@ import pytest
 
 from neurodeploy import backend as bk
 from neurodeploy import ir
+from neurodeploy.fidelity import output_fidelity as fidelity
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
@@ -44,16 +45,6 @@ def rounded(graph, per_neuron: bool, w_max: int = 127):
             s = w_max / peak
             node.weight = np.rint(w * s) / s
     return g
-
-
-def fidelity(chip: np.ndarray, ref: np.ndarray) -> dict:
-    """Per-(sample, step, neuron) spike agreement; per-(sample, neuron) spike-count agreement; and
-    class agreement: the chip's most-spiking output is the reference's, over samples whose reference
-    has one clear winner."""
-    cc, cr = chip.sum(0), ref.sum(0)
-    clear = (cr == cr.max(1, keepdims=True)).sum(1) == 1
-    return {"spikes": float(np.mean(chip == ref)), "counts": float(np.mean(cc == cr)),
-            "class": float(np.mean(cc.argmax(1)[clear] == cr.argmax(1)[clear])), "clear_samples": int(clear.sum())}
 
 
 @pytest.fixture(scope="module")
