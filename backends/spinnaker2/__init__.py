@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from neurodeploy.backend import Backend, Plan
 
-from . import lower, simulator
+from . import egru, egru_kernel, lower, simulator
 from .quantized import quantized_graph
 from .report import report as _report
 
@@ -23,21 +23,24 @@ ROLE = "backend"
 
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
-    engines = {"sim": simulator.ENGINE}
+    engines = {"sim": egru_kernel.EGRUEngine(simulator.ENGINE)}
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
+    emulated_ops = ("EGRU",)  # on the Arm cores: egru.py (compile), egru_kernel.py (simulate)
 
     def plan(self, graph, target, options) -> Plan:
-        m = lower.map_network(graph, target, options)
+        m = (egru.plan if egru.handles(graph) else lower.map_network)(graph, target, options)
         return Plan(graph, target, options, m.rules, m)
 
     def write(self, plan: Plan, out) -> dict:
+        if isinstance(plan.decisions, egru.Mapping):
+            return egru.write(plan.decisions, plan.target, out)
         return lower.write_artifact(plan.decisions, plan.graph, plan.target, out)
 
     def report(self, artifact):
-        return _report(artifact)
+        return (egru.report if artifact.manifest["spinnaker2"].get("egru") else _report)(artifact)
 
     def quantized_graph(self, artifact):
-        return quantized_graph(artifact)
+        return (egru.quantized_graph if artifact.manifest["spinnaker2"].get("egru") else quantized_graph)(artifact)
 
 
 BACKEND = SpiNNaker2Backend()
