@@ -280,9 +280,16 @@ class Board:
             return cmd.error(cmd.E_CHECKSUM, "the artifact's SHA-256 does not match")
         dest = self.workdir / "artifact"
         shutil.rmtree(dest, ignore_errors=True)
-        with tarfile.open(fileobj=io.BytesIO(bytes(ld["buf"]))) as tar:
-            tar.extractall(dest, filter="data")
         self.loading = None
+        unzip = zlib.decompressobj()
+        try:
+            image = unzip.decompress(bytes(ld["buf"]), self.link["max_artifact_bytes"])
+            if unzip.unconsumed_tail or not unzip.eof:
+                return cmd.error(cmd.E_BAD, f"the artifact unpacks to more than {self.link['max_artifact_bytes']} bytes")
+            with tarfile.open(fileobj=io.BytesIO(image)) as tar:
+                tar.extractall(dest, filter="data")
+        except (zlib.error, tarfile.TarError) as e:
+            return cmd.error(cmd.E_BAD, f"the LOAD image is not a compressed artifact: {e}")
         try:
             a = art.Artifact(dest)
             bk.get(a.backend)
@@ -315,6 +322,12 @@ class Board:
             return cmd.error(cmd.E_BAD, str(e))
         fields = [cmd.Field(k, kind, tuple(a.shape[1:]), a.dtype.str)
                   for kind, d in (("spikes", res.spikes), ("v", res.v)) for k, a in sorted(d.items())]
+        worst = 1 + cmd.TICKS_REPLY.size + sum(1 + f.size * np.dtype(f.dtype).itemsize for f in fields)
+        worst_in = cmd.TICKS_HEAD.size + cmd.input_record_size(int(np.prod(spec["shape"])), np.dtype(spec["dtype"]),
+                                                                 bool(spec["bits"]))
+        if max(worst, worst_in) > self.link["max_payload"]:
+            return cmd.error(cmd.E_BAD, f"one tick needs frames of {max(worst, worst_in)} bytes; this board's hold "
+                                        f"{self.link['max_payload']} (record fewer nodes, or a smaller batch)")
         lag = int(self.quirks.get(self.artifact.target, {}).get("output_lag_ticks", 0))
         self.run = Run(self.artifact, spec, fields, lag)
         self.zeroed = False  # a run dirties the state: the next one needs ZERO again
@@ -327,7 +340,7 @@ class Board:
             return cmd.error(cmd.E_STATE, "TICKS outside a run")
         if run.error:
             return cmd.error(cmd.E_BAD, run.error)
-        first, n, want, max_out = cmd.TICKS_HEAD.unpack_from(p)
+        first, n, want, max_bytes = cmd.TICKS_HEAD.unpack_from(p)
         size = cmd.input_record_size(int(np.prod(run.shape)), run.dtype, run.bits)
         pos = cmd.TICKS_HEAD.size
         for t in range(first, first + n):
@@ -344,10 +357,16 @@ class Board:
             run.inputs[t] = cmd.decode_input(rec, run.shape, run.dtype, run.bits)
             run.held += 1
         self._compute(run)
+        body = bytearray()
         with self.lock:
-            k = max(0, min(max_out, run.available - want))
-            body = b"".join(run.output_tick(t) for t in range(want, want + k))
-        return cmd.ok(cmd.TICKS_REPLY.pack(run.held, want, k) + body)
+            t = want
+            while t < run.available:  # as many ticks as fit the host's byte limit, at least one
+                rec = run.output_tick(t)
+                if body and len(body) + len(rec) > max_bytes:
+                    break
+                body += rec
+                t += 1
+        return cmd.ok(cmd.TICKS_REPLY.pack(run.held, want, t - want) + bytes(body))
 
     def _compute(self, run: Run) -> None:
         with self.lock:

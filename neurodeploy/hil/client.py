@@ -28,7 +28,8 @@ MIN_PAYLOAD = 64  # what every board takes (PROTOCOL.md §2); the board's own li
 
 
 def pack_artifact(path: Path) -> bytes:
-    """The artifact directory as a deterministic tar (sorted names, zero times and owners)."""
+    """The LOAD image: the artifact directory as a deterministic tar (sorted names, zero times and
+    owners), zlib-compressed (artifacts are mostly padding and zeros: 100 KB -> 10 KB)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for p in sorted(q for q in path.rglob("*") if q.is_file()):
@@ -36,7 +37,7 @@ def pack_artifact(path: Path) -> bytes:
             data = p.read_bytes()
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return zlib.compress(buf.getvalue(), 9)
 
 
 def _check(answer: bytes, what: str, port: str) -> bytes:
@@ -56,8 +57,10 @@ class Incomplete(LinkError):
 
 
 class Board:
-    def __init__(self, link: Link, *, boot_wait_s: float = 10.0, max_recoveries: int = 30):
+    def __init__(self, link: Link, *, boot_wait_s: float = 10.0, max_recoveries: int = 30,
+                 max_payload: int | None = None):
         self.link, self.port = link, link.port
+        self.max_payload = max_payload  # the host's own cap on frame payloads (a noisy line)
         self.boot_wait_s, self.max_recoveries = boot_wait_s, max_recoveries
         self.hello: dict = {}
         self.info: dict = {}
@@ -85,7 +88,7 @@ class Board:
         self.hello, self.link.boot, self.loaded = hello, int(hello["boot"]), None
         self.link.set_payload_limit(MIN_PAYLOAD)
         self.info = self._paged(cmd.INFO)
-        self.link.set_payload_limit(int(self.info["limits"]["max_payload"]))
+        self.link.set_payload_limit(int(self.info["limits"]["max_payload"]), self.max_payload)
         return self.info
 
     def _call(self, kind: int, payload=b"") -> bytes:
@@ -182,17 +185,15 @@ class Board:
         """Send input ticks from where the board's inputs end, take output ticks from where ours end."""
         steps = x.shape[0]
         rec_in = cmd.input_record_size(int(np.prod(x.shape[1:])), x.dtype, bits)
-        rec_out = sum(1 + f.size * np.dtype(f.dtype).itemsize for f in fields)
         held, sent = 0, {}
 
         def frame(budget: int) -> bytes:
             n = max(0, min(steps - held, (budget - cmd.TICKS_HEAD.size) // rec_in, 0xFFFF))
             if n == 0 and held < steps:
                 n = 1
-            max_out = max(1, min(0xFFFF, (budget - cmd.TICKS_REPLY.size) // rec_out))
             sent["n"] = n
             body = b"".join(cmd.encode_input(x[t], bits) for t in range(held, held + n))
-            return cmd.TICKS_HEAD.pack(held, n, len(got), max_out) + body
+            return cmd.TICKS_HEAD.pack(held, n, len(got), min(0xFFFF, budget - cmd.TICKS_REPLY.size)) + body
 
         while len(got) < total:
             want = len(got)

@@ -3,7 +3,7 @@
 A response's kind is its request's kind | 0x80; its payload starts with a status byte (OK or an
 error code, then a UTF-8 message). Per-tick records have a fixed layout agreed at RUN: inputs are
 a packed bit vector when every input value is 0 or 1, else raw little-endian values; each output
-field is a mode byte (0 bits, 1 raw) and the tick's values."""
+field is a mode byte and the tick's values (`encode_outputs`)."""
 from __future__ import annotations
 
 import json
@@ -31,7 +31,7 @@ ERRORS = {E_BAD: "bad request", E_STATE: "wrong state", E_NOT_LOADED: "no artifa
 
 CHUNK_HEAD = struct.Struct("<II")          # byte offset of the chunk, CRC32 of the chunk's data
 LOAD_HEAD = struct.Struct("<I32s")         # total bytes, SHA-256 of the whole
-TICKS_HEAD = struct.Struct("<IHIH")        # first tick, n ticks, first output wanted, max output ticks
+TICKS_HEAD = struct.Struct("<IHIH")        # first tick, n ticks, first output wanted, most answer bytes
 PAGE = struct.Struct("<IH")               # INFO/COUNTERS request: offset, most bytes wanted
 PAGE_REPLY = struct.Struct("<I")          # total length of the document the page is cut from
 TICKS_REPLY = struct.Struct("<IIH")        # inputs held (contiguous), first output tick, n output ticks
@@ -87,14 +87,25 @@ def decode_input(b: bytes, shape: tuple, dtype: np.dtype, bits: bool) -> np.ndar
     return np.frombuffer(b, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
 
 
+_NARROW = {2: np.int8, 3: np.int16, 4: np.int32}  # mode -> the integer type a field is sent as
+
+
 def encode_outputs(values: list[np.ndarray]) -> bytes:
+    """One tick's fields: mode 0 packed bits (all values 0 or 1), 2-4 integers narrowed to int8,
+    int16 or int32 when they fit, 1 raw little-endian values of the field's dtype."""
     out = bytearray()
     for v in values:
         flat = v.reshape(-1)
         if np.all((flat == 0) | (flat == 1)):
             out += b"\x00" + np.packbits(flat != 0).tobytes()
-        else:
-            out += b"\x01" + flat.astype(flat.dtype.newbyteorder("<")).tobytes()
+            continue
+        if flat.dtype.kind in "iu":
+            lo, hi = int(flat.min()), int(flat.max())
+            mode = next((m for m, t in _NARROW.items() if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), 1)
+            if mode != 1:
+                out += bytes([mode]) + flat.astype(np.dtype(_NARROW[mode]).newbyteorder("<")).tobytes()
+                continue
+        out += b"\x01" + flat.astype(flat.dtype.newbyteorder("<")).tobytes()
     return bytes(out)
 
 
@@ -106,13 +117,13 @@ def decode_outputs(b: bytes, pos: int, fields: list[Field]) -> tuple[list[np.nda
         pos += 1
         if mode == 0:
             k = (f.size + 7) // 8
-            vals.append(np.unpackbits(np.frombuffer(b[pos:pos + k], np.uint8), count=f.size)
-                        .astype(f.dtype).reshape(f.shape))
+            v = np.unpackbits(np.frombuffer(b[pos:pos + k], np.uint8), count=f.size)
         else:
-            k = f.size * np.dtype(f.dtype).itemsize
-            vals.append(np.frombuffer(b[pos:pos + k], np.dtype(f.dtype).newbyteorder("<"))
-                        .astype(f.dtype).reshape(f.shape))
-        if len(vals[-1].reshape(-1)) != f.size or pos + k > len(b):
+            t = np.dtype(_NARROW[mode] if mode in _NARROW else f.dtype).newbyteorder("<")
+            k = f.size * t.itemsize
+            v = np.frombuffer(b[pos:pos + k], t)
+        if v.size != f.size:
             raise ValueError(f"output record of {f.name} is truncated")
+        vals.append(v.astype(f.dtype).reshape(f.shape))
         pos += k
     return vals, pos

@@ -17,7 +17,7 @@ from .framing import DELIM, Deframer, Frame
 from .record import Recorder
 
 MIN_BUDGET = 24
-NAK_GRACE_S = 0.01
+NAK_GRACE_S = 0.005
 
 
 class BoardReset(LinkError):
@@ -63,8 +63,9 @@ class Link:
         except OSError:
             pass
 
-    def set_payload_limit(self, max_payload: int) -> None:
-        self.max_payload = self.budget = max_payload
+    def set_payload_limit(self, max_payload: int, cap: int | None = None) -> None:
+        """The board's frame limit (what we accept from it) and the host's own cap on what we send."""
+        self.max_payload = self.budget = min(max_payload, cap or max_payload)
         self.deframer.max_block = 2 * max_payload + 64
 
     def _reopen(self, why: str) -> None:
@@ -134,7 +135,7 @@ class Link:
                 raise BoardReset(got.boot)
             self.stats["frames"] += 1
             self._clean += 1
-            if self._clean >= 8 and self.budget < self.max_payload:
+            if self._clean >= 4 and self.budget < self.max_payload:
                 self.budget = min(self.max_payload, self.budget * 2)
                 self._clean = 0
             return got.payload
@@ -148,8 +149,10 @@ class Link:
         while time.monotonic() < deadline:
             frames, bad = self.deframer.feed(self._read())
             self.stats["damaged"] += bad
-            if bad and self.recorder:
-                self.recorder.event("damaged", str(bad))
+            if bad:  # maybe our answer, damaged: retransmit soon rather than at the timeout
+                deadline = min(deadline, time.monotonic() + NAK_GRACE_S)
+                if self.recorder:
+                    self.recorder.event("damaged", str(bad))
             for f in frames:
                 if self.recorder:
                     self.recorder.frame("rx", f)

@@ -98,8 +98,8 @@ def replay(path: str | Path, link, *, poll_s: float = 30.0) -> ReplayReport:
     deadline = time.monotonic() + poll_s
     while last_ticks and set(recorded_out) - set(now_out) and time.monotonic() < deadline:
         want = min(set(recorded_out) - set(now_out))
-        first, _, _, n_out = cmd.TICKS_HEAD.unpack_from(last_ticks)
-        answer = link.request(cmd.TICKS, cmd.TICKS_HEAD.pack(first, 0, want, n_out), check_boot=False)
+        first, _, _, max_bytes = cmd.TICKS_HEAD.unpack_from(last_ticks)
+        answer = link.request(cmd.TICKS, cmd.TICKS_HEAD.pack(first, 0, want, max_bytes), check_boot=False)
         if answer[0] == cmd.OK:
             now_out.update(tick_records(answer[1:], fields))
         time.sleep(0.01)
