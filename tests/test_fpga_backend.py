@@ -28,7 +28,7 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iv
 
 
 def amaranth_trace(spec, arrays, x) -> list[tuple[int, int, int, int]]:
-    """(sample, cycle, id, last) of every output beat of the Amaranth simulation, driven like the
+    """(sample, cycle, id, last, value) of every output beat of the Amaranth simulation, driven like the
     Verilog testbench (events, step ends, a restart between samples; out_ready high)."""
     core = Core(spec, arrays)
     sim = Simulator(core)
@@ -46,7 +46,7 @@ def amaranth_trace(spec, arrays, x) -> list[tuple[int, int, int, int]]:
             ctx.set(core.in_data, ident)
             ctx.set(core.restart, kind == layout.SAMPLE_END and armed)
             if ctx.get(core.out_valid):
-                log.append((sample, cyc, ctx.get(core.out_data), ctx.get(core.out_last)))
+                log.append((sample, cyc, ctx.get(core.out_data), ctx.get(core.out_last), ctx.get(core.out_value)))
             fresh = False
             if kind == layout.SAMPLE_END:
                 if armed:
@@ -67,7 +67,7 @@ def amaranth_trace(spec, arrays, x) -> list[tuple[int, int, int, int]]:
 def golden_trace(spec, arrays, x):
     g = golden.Golden(spec, arrays)
     out = g.run(x)
-    return [(b, *beat) for b in range(x.shape[1]) for beat in g.trace(out["spikes"], x, b)], out
+    return [(b, *beat) for b in range(x.shape[1]) for beat in g.trace(out, x, b)], out
 
 
 def lif_norse():

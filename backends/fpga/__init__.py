@@ -25,7 +25,7 @@ from neurodeploy.targets import Target
 
 from . import golden, iverilog, realised, resources
 from .fixed import build_spec, fan_in, formats, lower, parse_options, structure
-from .layout import DESIGN, RTL, param_fields, pack, pfile, wfile, write_mem
+from .layout import DESIGN, RTL, lut_width, lutfile, pack, param_fields, pfile, wfile, write_mem
 
 ROLE = "backend"
 __all__ = ["BACKEND"]
@@ -68,9 +68,10 @@ class FpgaBackend(Backend):
 
         d = plan.decisions
         sp, P = d.spec, d.spec["lanes"]
-        fields = param_fields(sp)
         for i, (lay, a) in enumerate(zip(sp["layers"], d.arrays)):
-            W = lay["words"]
+            W, fields = lay["words"], param_fields(sp, lay)
+            if lay["kind"] == "two_point":
+                write_mem(out / lutfile(i), pack([a["lut"].reshape(-1, 1)], [lut_width(lay)]), lut_width(lay))
             write_mem(out / wfile(i), pack([a["w"].reshape(-1, P)], [sp["weight_bits"]]), P * sp["weight_bits"])
             write_mem(out / pfile(i), pack([a[n].reshape(W, P) for n, _, _ in fields], [w for _, w, _ in fields]),
                       P * sum(w for _, w, _ in fields))

@@ -14,11 +14,11 @@ restart.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.back import verilog
 from amaranth.lib.memory import Memory
 
-from .layout import pack, param_fields
+from .layout import lut_width, pack, param_fields
 
 ROLE = "compile"
 
@@ -34,37 +34,41 @@ class Core(Elaboratable):
         for name in ("in_valid", "in_ready", "in_last", "out_valid", "out_ready", "out_last", "restart"):
             setattr(self, name, Signal(name=name))
         self.in_data, self.out_data = Signal(ib, name="in_data"), Signal(ib, name="out_data")
+        self.out_value = Signal(signed(spec["value_bits"]), name="out_value")
 
     def ports(self) -> list[Signal]:
         return [self.in_valid, self.in_ready, self.in_data, self.in_last, self.out_valid, self.out_ready,
-                self.out_data, self.out_last, self.restart]
+                self.out_data, self.out_last, self.out_value, self.restart]
 
     def elaborate(self, platform):
         m = Module()
         sp, P = self.spec, self.spec["lanes"]
         wb, ab, vb, F, D = sp["weight_bits"], sp["acc_bits"], sp["v_bits"], sp["frac_bits"], sp["decay_bits"]
-        fields = param_fields(sp)
-        pw = sum(w for _, w, _ in fields)
         lays = sp["layers"]
         w_max = max(lay["words"] for lay in lays)
         self.k = k = Signal(bits_for(w_max))
         j = Signal(bits_for(max(lay["size"] for lay in lays)))
         idx = Signal(sp["index_bits"])
         mask = Signal(P)
+        values = Array(Signal(signed(sp["value_bits"]), name=f"value{p}") for p in range(P))
         mem = []
         for i, (lay, a) in enumerate(zip(lays, self.arrays)):
-            W = lay["words"]
+            W, fields = lay["words"], param_fields(sp, lay)
+            pw = sum(w for _, w, _ in fields)
             wm = Memory(shape=unsigned(P * wb), depth=lay["rows"] * W,
                         init=pack([a["w"].reshape(lay["rows"] * W, P)], [wb]))
             pm = Memory(shape=unsigned(P * pw), depth=W,
                         init=pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields]))
-            vm, am = Memory(shape=unsigned(P * vb), depth=W, init=[]), Memory(shape=unsigned(P * ab), depth=W, init=[])
-            for name, x in (("w", wm), ("p", pm), ("v", vm), ("acc", am)):
+            vm = Memory(shape=unsigned(P * vb), depth=W, init=[])
+            ams = {key: Memory(shape=unsigned(P * ab), depth=W, init=[]) for key in ("input", "apical")}
+            for name, x in (("w", wm), ("p", pm), ("v", vm), ("acc", ams["input"]), ("acc2", ams["apical"])):
                 m.submodules[f"l{i}_{name}"] = x
-            ports = {"w": wm.read_port(), "p": pm.read_port(), "v": vm.read_port(), "a": am.read_port(),
-                     "vw": vm.write_port(), "aw": am.write_port(), "bitmap": Signal(W * P, name=f"bitmap{i}")}
-            m.d.comb += [ports["p"].addr.eq(k), ports["v"].addr.eq(k), ports["a"].addr.eq(k),
-                         ports["vw"].addr.eq(k), ports["aw"].addr.eq(k)]
+            ports = {"w": wm.read_port(), "p": pm.read_port(), "v": vm.read_port(), "vw": vm.write_port(),
+                     "bitmap": Signal(W * P, name=f"bitmap{i}"), "pw": pw}
+            for key, am in ams.items():
+                ports[key], ports[key + "_w"] = am.read_port(), am.write_port()
+            ports["basal"], ports["basal_w"] = ports["input"], ports["input_w"]
+            m.d.comb += [ports[x].addr.eq(k) for x in ("p", "v", "vw", "input", "input_w", "apical", "apical_w")]
             mem.append(ports)
         self.mem = mem
 
@@ -72,19 +76,21 @@ class Core(Elaboratable):
             return data[p * width:(p + 1) * width].as_signed()
 
         def acc_states(ctx: str, src: str, cons: list[int], done):
-            """Add weight row (row0 + idx) of `src` to each consumer's acc; then `done()`."""
-            for q, c in enumerate(cons):
+            """Add weight row (row0 + idx) of `src` to the accumulators of each consumer (per port);
+            then `done()`."""
+            targets = [(c, e) for c in cons for e in lays[c]["sources"] if e["src"] == src]
+            for q, (c, e) in enumerate(targets):
                 W, port = lays[c]["words"], mem[c]
-                row0 = next(s["row0"] for s in lays[c]["sources"] if s["src"] == src)
+                acc_r, acc_w = port[e["port"]], port[e["port"] + "_w"]
                 with m.State(f"{ctx}_C{q}_A"):
-                    m.d.comb += port["w"].addr.eq((idx + row0) * W + k)
+                    m.d.comb += port["w"].addr.eq((idx + e["row0"]) * W + k)
                     m.next = f"{ctx}_C{q}_B"
                 with m.State(f"{ctx}_C{q}_B"):
-                    total = [(lane(port["a"].data, p, ab) + lane(port["w"].data, p, wb))[:ab] for p in range(P)]
-                    m.d.comb += [port["aw"].data.eq(Cat(*total)), port["aw"].en.eq(1)]
+                    total = [(lane(acc_r.data, p, ab) + lane(port["w"].data, p, wb))[:ab] for p in range(P)]
+                    m.d.comb += [acc_w.data.eq(Cat(*total)), acc_w.en.eq(1)]
                     with m.If(k == W - 1):
                         m.d.sync += k.eq(0)
-                        if q + 1 < len(cons):
+                        if q + 1 < len(targets):
                             m.next = f"{ctx}_C{q + 1}_A"
                         else:
                             done()
@@ -95,11 +101,12 @@ class Core(Elaboratable):
         def goto_layer(i: int):
             m.next = f"U{i}_A" if i < len(lays) else "DONE"
 
+        m.d.comb += self.out_value.eq(0)  # driven (an output) even in a design without two-point layers
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 for i, lay in enumerate(lays):
                     with m.If(k < lay["words"]):
-                        m.d.comb += [mem[i]["vw"].en.eq(1), mem[i]["aw"].en.eq(1)]
+                        m.d.comb += [mem[i][x].en.eq(1) for x in ("vw", "input_w", "apical_w")]
                 with m.If(k == w_max - 1):
                     m.d.sync += k.eq(0)
                     m.next = "IN"
@@ -144,21 +151,13 @@ class Core(Elaboratable):
                 with m.State(f"U{i}_A"):
                     m.next = f"U{i}_B"
                 with m.State(f"U{i}_B"):
-                    new, spikes = [], []
-                    for p in range(P):
-                        v = lane(port["v"].data, p, vb)
-                        A = port["p"].data[p * pw:p * pw + D + 1]
-                        bias = port["p"].data[p * pw + D + 1:p * pw + D + 1 + vb].as_signed()
-                        theta = port["p"].data[p * pw + D + 1 + vb:p * pw + D + 1 + 2 * vb].as_signed()
-                        full = ((v * A + (1 << (D - 1))) >> D) + bias + (lane(port["a"].data, p, ab) << F)
-                        vn = Signal(signed(vb), name=f"vn{i}_{p}")
-                        s = Signal(name=f"s{i}_{p}")
-                        m.d.comb += [vn.eq(full[:vb].as_signed()), s.eq(vn > theta)]
-                        after = Const(0, signed(vb)) if sp["reset"] == "zero" else (vn - theta)[:vb]
-                        new.append(Mux(s, after, vn)[:vb])
-                        spikes.append(s)
-                    m.d.comb += [port["vw"].data.eq(Cat(*new)), port["vw"].en.eq(1), port["aw"].en.eq(1)]
+                    new, spikes = self.update(m, sp, lay, port, lane, i)
+                    m.d.comb += [port["input_w"].en.eq(1), port["apical_w"].en.eq(1)]
+                    if lay["kind"] == "lif":
+                        m.d.comb += [port["vw"].data.eq(Cat(*new)), port["vw"].en.eq(1)]
                     m.d.sync += [port["bitmap"].word_select(k, P).eq(Cat(*spikes)), mask.eq(Cat(*spikes))]
+                    if lay["kind"] == "two_point":
+                        m.d.sync += [values[p].eq(new[p]) for p in range(P)]
                     with m.If(Cat(*spikes) != 0):
                         m.next = f"U{i}_E"
                     with m.Else():
@@ -169,6 +168,8 @@ class Core(Elaboratable):
                         low = Mux(mask[p], p, low)
                     rest = mask & (mask - 1)
                     m.d.comb += [self.out_valid.eq(1), self.out_data.eq(lay["offset"] + k * P + low)]
+                    if lay["kind"] == "two_point":
+                        m.d.comb += self.out_value.eq(values[low])
                     with m.If(self.out_ready):
                         m.d.sync += mask.eq(rest)
                         with m.If(rest == 0):
@@ -202,6 +203,38 @@ class Core(Elaboratable):
                 with m.If(self.out_ready):
                     m.next = "IN"
         return m
+
+    def update(self, m: Module, sp: dict, lay: dict, port: dict, lane, i: int) -> tuple[list, list]:
+        """Per lane the new state word (v, or a two-point cell's A) and its spike/emit bit."""
+        P, ab, vb, F, D = sp["lanes"], sp["acc_bits"], sp["v_bits"], sp["frac_bits"], sp["decay_bits"]
+        pw, prm = port["pw"], port["p"].data
+        new, spikes = [], []
+        for p in range(P):
+            s = Signal(name=f"s{i}_{p}")
+            if lay["kind"] == "two_point":
+                t = lay["transfer"]
+                lut = Array(Const(int(x), unsigned(lut_width(lay))) for x in self.arrays[i]["lut"])
+                r = lane(port["input"].data, p, ab) + prm[p * pw:p * pw + ab].as_signed()
+                c = lane(port["apical"].data, p, ab) + prm[p * pw + ab:p * pw + 2 * ab].as_signed()
+                raw = Signal(signed(2 * ab + abs(t["km"]).bit_length() + 2), name=f"raw{i}_{p}")
+                top = (1 << sp["lut_bits"]) - 1
+                m.d.comb += raw.eq(((r * c * t["km"] + (1 << (t["sh"] - 1))) >> t["sh"]) - t["i0"])
+                at = Mux(raw < 0, 0, Mux(raw > top, top, raw[:sp["lut_bits"]]))
+                a = Signal(signed(sp["value_bits"]), name=f"a{i}_{p}")
+                m.d.comb += [a.eq(r * (t["k1_int"] + lut[at])), s.eq(a != 0)]
+                new.append(a)
+            else:
+                v = lane(port["v"].data, p, vb)
+                A = prm[p * pw:p * pw + D + 1]
+                bias = prm[p * pw + D + 1:p * pw + D + 1 + vb].as_signed()
+                theta = prm[p * pw + D + 1 + vb:p * pw + D + 1 + 2 * vb].as_signed()
+                full = ((v * A + (1 << (D - 1))) >> D) + bias + (lane(port["input"].data, p, ab) << F)
+                vn = Signal(signed(vb), name=f"vn{i}_{p}")
+                m.d.comb += [vn.eq(full[:vb].as_signed()), s.eq(vn > theta)]
+                after = Const(0, signed(vb)) if sp["reset"] == "zero" else (vn - theta)[:vb]
+                new.append(Mux(s, after, vn)[:vb])
+            spikes.append(s)
+        return new, spikes
 
 
 def to_verilog(spec: dict, arrays: list[dict]) -> str:

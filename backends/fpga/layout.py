@@ -8,13 +8,16 @@
     l<i>_w.mem         layer i's weight memory, one hex word per line ($readmemh): row r (a source
                        neuron) x word k, lane p at bits [p*wb, (p+1)*wb), two's complement
     l<i>_p.mem         layer i's parameter memory, W words: per lane the fields of `param_fields`
-                       (A: D+1 bits unsigned, bias and theta: v_bits signed), low bits first
+                       (LIF/IF: A D+1 bits unsigned, bias and theta v_bits signed; two-point:
+                       bias_b and bias_a, acc_bits signed), low bits first
+    l<i>_lut.mem       two-point layer i's exp table, 2**lut_bits unsigned entries (twopoint.py)
     rtl/top.v          the exported Verilog (memories initialised with the same words)
 
 The stream protocol (AXI-Stream style, valid/ready/data/last): an input beat carries one event, the
 global id of the source neuron; a beat with ``last`` ends the time step and carries no event. The
-core answers with one output beat per spike (the global id ``offset + index`` of the neuron) and a
-``last`` beat when the step is done. Beats are encoded for the Verilog testbench by `beats`.
+core answers with one output beat per spike (the global id ``offset + index`` of the neuron; a
+two-point cell's beat also carries its value A on ``out_value``, sent when A != 0) and a ``last``
+beat when the step is done. Beats are encoded for the Verilog testbench by `beats`.
 """
 from __future__ import annotations
 
@@ -42,9 +45,20 @@ def pfile(i: int) -> str:
     return f"l{i}_p.mem"
 
 
-def param_fields(spec: dict) -> list[tuple[str, int, bool]]:
-    """(name, width, signed) of one lane of a parameter word, low bits first."""
+def lutfile(i: int) -> str:
+    return f"l{i}_lut.mem"
+
+
+def param_fields(spec: dict, layer: dict) -> list[tuple[str, int, bool]]:
+    """(name, width, signed) of one lane of a layer's parameter word, low bits first."""
+    if layer["kind"] == "two_point":
+        return [("bias_b", spec["acc_bits"], True), ("bias_a", spec["acc_bits"], True)]
     return [("A", spec["decay_bits"] + 1, False), ("bias", spec["v_bits"], True), ("theta", spec["v_bits"], True)]
+
+
+def lut_width(layer: dict) -> int:
+    t = layer["transfer"]
+    return max(1, (t["k1_int"] + max(t["lut_max"], 0)).bit_length())
 
 
 def pack(fields: list[np.ndarray], widths: list[int]) -> list[int]:
@@ -94,13 +108,15 @@ def read(path: Path) -> tuple[dict, list[dict]]:
     """(spec, per layer {"w": (rows, W*P) int64 weights, "A", "bias", "theta": (W*P,) int64})."""
     spec = read_spec(path)
     P, arrays = spec["lanes"], []
-    fields = param_fields(spec)
     for i, layer in enumerate(spec["layers"]):
-        W = layer["words"]
+        W, fields = layer["words"], param_fields(spec, layer)
         (w,) = unpack(read_mem(path / wfile(i), layer["rows"] * W), P, [(spec["weight_bits"], True)])
         params = unpack(read_mem(path / pfile(i), W), P, [(width, signed) for _, width, signed in fields])
         arrays.append({"w": w.reshape(layer["rows"], W * P),
                        **{name: a.ravel() for (name, _, _), a in zip(fields, params)}})
+        if layer["kind"] == "two_point":
+            (lut,) = unpack(read_mem(path / lutfile(i), 1 << spec["lut_bits"]), 1, [(lut_width(layer), False)])
+            arrays[-1]["lut"] = lut.ravel()
     return spec, arrays
 
 

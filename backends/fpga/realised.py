@@ -20,6 +20,7 @@ import numpy as np
 
 from neurodeploy.artifact import Artifact
 from neurodeploy.errors import UnsupportedNode
+from neurodeploy.ir.dialect import TwoPointCell
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
 
@@ -38,6 +39,9 @@ def quantized_graph(artifact: Artifact) -> Graph:
     edges, in_shape = [], {inp["name"]: tuple(inp["shape"])}
     for lay, a in zip(spec["layers"], arrays):
         n, name = lay["size"], lay["name"]
+        if lay["kind"] == "two_point":
+            edges += _two_point(lay, a, nodes, shapes, in_shape)
+            continue
         A, bias, theta = (a[k][:n].astype(np.float64) for k in ("A", "bias", "theta"))
         full = lambda x: np.full(n, float(x))  # noqa: E731
         integrate = bool(np.all(A == one))
@@ -63,3 +67,24 @@ def quantized_graph(artifact: Artifact) -> Graph:
         edges.append((lay, out))
         shapes[out] = in_shape[out] = (n,)
     return Graph(nodes, edges, in_shape, shapes, semantics=sem)
+
+
+def _two_point(lay: dict, a: dict, nodes: dict, shapes: dict, in_shape: dict) -> list:
+    """A two-point layer: TwoPointCell(k1, k2) fed per port by Affines of its integer weights over
+    the port's scale (model units); the exp table is what the float model leaves out."""
+    n, name, t = lay["size"], lay["name"], lay["transfer"]
+    edges, apical, biased = [], [], set()
+    for s in lay["sources"]:
+        aff = (s["via"][0] if len(s["via"]) == 1 else f"{s['src']}->{name}") + f".{s['port']}"
+        scale = t["s_a"] if s["port"] == "apical" else t["s_b"]
+        bias = a["bias_a" if s["port"] == "apical" else "bias_b"][:n] / scale
+        w = a["w"][s["row0"]:s["row0"] + s["rows"], :n].T / scale
+        nodes[aff] = nir.Affine(weight=w, bias=np.zeros(n) if s["port"] in biased else bias)
+        biased.add(s["port"])
+        in_shape[aff], shapes[aff] = (s["rows"],), (n,)
+        edges += [(s["src"], aff), (aff, name)]
+        if s["port"] == "apical":
+            apical.append(aff)
+    nodes[name] = TwoPointCell(k1=np.full(n, t["k1"]), k2=np.full(n, t["k2"]), apical=tuple(apical))
+    shapes[name] = in_shape[name] = (n,)
+    return edges
