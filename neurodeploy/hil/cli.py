@@ -69,20 +69,24 @@ def cmd_replay(args) -> None:
         raise UsageError(f"{len(rep.differ)} answer(s) differ from the recording", where=args.file)
 
 
-def add_parsers(sub) -> None:
-    """Register ``hil`` and its subcommands on the main parser's subparsers."""
-    hil = sub.add_parser("hil", help="hardware-in-the-loop: a board over a serial port").add_subparsers(
-        dest="hil_command", required=True)
+def add_parsers(sub, parents: list) -> None:
+    """Register ``hil`` and its subcommands on the main parser's subparsers (`parents`: the flags
+    every command takes)."""
+    hil = sub.add_parser("hil", help="hardware-in-the-loop: a board over a serial port",
+                         parents=parents).add_subparsers(dest="hil_command", required=True)
+
+    def add(name, help):  # noqa: A002 (argparse's name)
+        return hil.add_parser(name, help=help, parents=parents)
 
     def port_args(sp, required=True):
         sp.add_argument("--port", required=required, help="serial device of the board, e.g. /dev/ttyACM0")
         sp.add_argument("--baud", type=int, default=3000000)
 
-    sp = hil.add_parser("info", help="HELLO and INFO: target, firmware, capabilities, limits")
+    sp = add("info", help="HELLO and INFO: target, firmware, capabilities, limits")
     port_args(sp)
     sp.set_defaults(fn=cmd_info)
 
-    sp = hil.add_parser("run", help="run an artifact on the board, ticks streamed both ways")
+    sp = add("run", help="run an artifact on the board, ticks streamed both ways")
     sp.add_argument("artifact")
     port_args(sp)
     sp.add_argument("--input", required=True)
@@ -92,7 +96,7 @@ def add_parsers(sub) -> None:
     sp.add_argument("--out", required=True, help="OUT.npz; on a link failure OUT.incomplete.npz holds what arrived")
     sp.set_defaults(fn=cmd_run)
 
-    sp = hil.add_parser("replay", help="re-send a recorded exchange to a board (default: a fresh emulator)")
+    sp = add("replay", help="re-send a recorded exchange to a board (default: a fresh emulator)")
     sp.add_argument("file")
     port_args(sp, required=False)
     sp.add_argument("--board", default="spinnaker2", help="emulator board profile when no --port is given")
