@@ -198,7 +198,7 @@ def cmd_run(args) -> None:
         device = {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("drift_time", args.drift_time))
                   if v is not None}  # Monte Carlo over device draws (crossbar), forwarded to the engine
         result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine,
-                        engine_options=device or None)
+                        engine_options={**device, **({"port": args.port} if args.port else {})} or None)
         implausible = plausibility.artifact_warnings(art.Artifact(args.artifact), result)
     safeio.write_file(args.out, result.save_npz)
     for w in implausible:
@@ -400,13 +400,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
     sp.add_argument("--labels", help="L.npy: class labels, to report accuracy of target and reference")
     sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
-    sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava, hil)")
-    sp.add_argument("--port", help="serial port of the board (--engine hil)")
+    sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
     sp.add_argument("--format", choices=("md", "json", "html"), default="md")
     sp.add_argument("-o", metavar="FILE", help="write the report here (default: print it)")
     sp.set_defaults(fn=cmd_validate)
 
     command("targets", "list targets/*.toml with their backends").set_defaults(fn=cmd_targets)
+    from .hil.cli import add_parsers as add_hil_parsers  # neurodeploy hil info|run|replay
+
+    add_hil_parsers(sub, [common])
     return p
 
 
