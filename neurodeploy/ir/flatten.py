@@ -23,8 +23,11 @@ class Flat:
     paths: dict[str, tuple[str, ...]]  # flat name -> names from the top level down
 
     def inner_ports(self) -> list[str]:
-        return [n for n, node in self.nodes.items()
-                if len(self.paths[n]) > 1 and isinstance(node, (nir.Input, nir.Output))]
+        """Subgraph Input/Output nodes: nested ones, and an Input fed by an edge or an Output feeding
+        one wherever it sits (a subgraph its exporter flattened into dotted names, as NIR 0.2 did)."""
+        fed, feeding = {d for _, d in self.edges}, {s for s, _ in self.edges}
+        return [n for n, node in self.nodes.items() if isinstance(node, (nir.Input, nir.Output)) and
+                (len(self.paths[n]) > 1 or n in (fed if isinstance(node, nir.Input) else feeding))]
 
 
 def flatten(graph: nir.NIRGraph) -> Flat:

@@ -175,7 +175,7 @@ def build_graph(tree: dict, where: str, repairs: list[str], depth: int, top: boo
         nodes[name] = build_node(sub, f"{where}.{name}" if where else name, repairs, depth)
     if not nodes:
         raise InvalidModel("empty graph: no nodes", where=where or None)
-    edges = _edges(tree.get("edges"), nodes, where)
+    edges = _edges(tree.get("edges"), nodes, where, repairs)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(tree, where), type_check=False)
 
 
@@ -221,22 +221,57 @@ def _node_class(t):
     return getattr(nir, t, None) if t in STOCK_FIELDS else None
 
 
-def _edges(raw, nodes: dict, where: str) -> list[tuple[str, str]]:
+def _edges(raw, nodes: dict, where: str, repairs: list[str]) -> list[tuple[str, str]]:
     if raw is None or isinstance(raw, np.ndarray) and raw.size == 0:
         return []
     if not isinstance(raw, np.ndarray) or raw.dtype != object or raw.ndim != 2 or raw.shape[1] != 2:
         raise InvalidModel("'edges' must be an (N, 2) array of node names", where=where or None)
+    pairs = raw.reshape(-1, 2).tolist()
+    names = _endpoint_names(pairs, nodes, where, repairs)
     edges, seen = [], set()
-    for s, d in raw.reshape(-1, 2).tolist():
+    for s, d in pairs:
+        s, d = names.get((s, 0), s), names.get((d, 1), d)
         for n in (s, d):
             if resolve(nodes, n) is None:
                 raise InvalidModel(f"dangling edge ({s!r} -> {d!r}): no node named {n!r}",
-                                   where=f"{where}.{n}" if where else n)
+                                   where=f"{where}.{n}" if where else n,
+                                   hint="every edge must name a node of its graph (or sub.inner)")
         if (s, d) in seen:
             raise InvalidModel(f"duplicate edge ({s!r} -> {d!r})", where=f"{where}.{d}" if where else d)
         seen.add((s, d))
         edges.append((s, d))
     return edges
+
+
+def _endpoint_names(pairs, nodes: dict, where: str, repairs: list[str]) -> dict[tuple[str, int], str]:
+    """Edge endpoints that name no node, read as the node exporters meant (each listed as a repair):
+
+    - ``P`` where nodes ``P.*`` exist: a subgraph flattened into dotted names (NIR 0.2 wrote the
+      Braille RNN so) whose edges still name the group: into it means its one Input ``P.*``, out of
+      it its one Output;
+    - one unknown name, when exactly one non-Input/Output node is named by no edge: that node,
+      renamed after the edges were written (Rockpool/NIR paper subgraphs: edges name ``lif``, the node
+      is ``lif1``).
+    Keys are (name, 0 for source / 1 for destination)."""
+    at = lambda n: f"{where}.{n}" if where else n  # noqa: E731
+    unknown = {(n, i) for pair in pairs for i, n in enumerate(pair) if resolve(nodes, n) is None}
+    out = {}
+    for n, i in sorted(unknown):
+        kind = nir.Input if i else nir.Output
+        members = [m for m in nodes if m.startswith(n + ".") and isinstance(nodes[m], kind)]
+        if len(members) == 1:
+            out[(n, i)] = members[0]
+            repairs.append(f"{at(n)}: edges name the flattened subgraph {n}.*; {'into' if i else 'out of'} it "
+                           f"read as its {kind.__name__} node {members[0]!r}")
+    left = {n for n, i in unknown if (n, i) not in out}
+    named = {n for pair in pairs for n in pair}
+    unnamed = [m for m in nodes if m not in named and not isinstance(nodes[m], (nir.Input, nir.Output))]
+    if len(left) == 1 and len(unnamed) == 1:
+        (n,) = left
+        out.update({(n, 0): unnamed[0], (n, 1): unnamed[0]})
+        repairs.append(f"{at(unnamed[0])}: the edges name {n!r}, which is no node, and no edge names this node: "
+                       f"read {n!r} as {unnamed[0]!r}")
+    return out
 
 
 def _metadata(tree: dict, where: str) -> dict:
@@ -268,7 +303,10 @@ def build_node(tree: dict, where: str, repairs: list[str], depth: int) -> nir.NI
     values = {}
     for key, kind in spec.items():
         name = key.rstrip("?")
-        if name in tree:
+        if name in tree and key.endswith("?") and kind == "shape" and _all_zeros(tree[name]):
+            repairs.append(f"{where}: {name} {tuple(int(x) for x in np.ravel(tree[name]))} is all zeros, the "
+                           "placeholder exporters (nirtorch) write for a shape they did not know: inferred instead")
+        elif name in tree:
             values[name] = convert(tree[name], kind, name, where)
         elif not key.endswith("?"):
             raise InvalidModel(f"{t} node is missing field {name!r}", where=where)
@@ -284,6 +322,10 @@ def build_node(tree: dict, where: str, repairs: list[str], depth: int) -> nir.NI
         raise InvalidModel(f"bad {t} node: {e}", where=where) from None
     except (ValueError, TypeError, AssertionError, AttributeError, IndexError, ArithmeticError) as e:
         raise InvalidModel(f"bad {t} node: {type(e).__name__}: {e}", where=where) from None
+
+
+def _all_zeros(v) -> bool:
+    return isinstance(v, np.ndarray) and v.dtype.kind in "iuf" and v.size > 0 and not np.any(v)
 
 
 def _construct(cls, values: dict, metadata: dict, where: str, repairs: list[str]):

@@ -15,6 +15,7 @@ nothing determines, bad dialect references. Per-type rules come from the op defi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
 
     preds, succs = _adjacency(edges)
     top = {n for n in nodes if len(paths[n]) == 1}
+    inner = set(flat.inner_ports())
     for n in sorted(top):
         node = nodes[n]
         if ops.get(node, n).plastic:
@@ -66,6 +68,12 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
             if len(shape) > 1 and _leaks(n, shape, nodes, succs):
                 replace(n, nir.Input(input_type={"input": np.array(shape[1:])}, metadata=node.metadata),
                         f"dropped leaked batch dimension: input shape {shape} -> {shape[1:]}")
+                for m, other in list(nodes.items()):  # the exporter's dims counted the batch axis
+                    if isinstance(other, nir.Flatten) and int(other.start_dim) > 0:
+                        end = int(other.end_dim) - (int(other.end_dim) > 0)
+                        replace(m, dataclasses.replace(other, start_dim=int(other.start_dim) - 1, end_dim=end),
+                                f"Flatten dims {other.start_dim}..{other.end_dim} counted the leaked batch "
+                                f"dimension: {int(other.start_dim) - 1}..{end}")
         elif not preds[n]:
             if isinstance(node, nir.Output):
                 raise InvalidModel("Output node has no incoming edge", where=n)
@@ -99,6 +107,16 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
                         arg = {f"{kind}_type": {kind: np.array(shape)}}
                         replace(n, type(node)(**arg, metadata=node.metadata),
                                 f"dropped leaked batch dimension: {kind} shape {decl} -> {shape}")
+                    elif isinstance(node, (nir.Input, nir.Output)) and None not in decl and \
+                            (n in inner or math.prod(decl) == math.prod(shape)):
+                        kind = "input" if isinstance(node, nir.Input) else "output"
+                        why = "a subgraph's port passes on what reaches it" if n in inner else \
+                            "same elements, other unit axes"
+                        replace(n, type(node)(**{f"{kind}_type": {kind: np.array(shape)}}, metadata=node.metadata),
+                                f"declared {kind} shape {decl}, but {known[0]!r} delivers {shape} ({why}): took {shape}")
+                    elif decl is not None and decl[:1] == (1,) and decl[1:] == shape and elementwise_params(node):
+                        replace(n, _unbatched(node, shape),
+                                f"dropped leaked batch dimension: parameters {decl} -> {shape}")
                     else:
                         raise _mismatch(n, node, known[0], shape, decl)
             elif decl is not None and None not in decl:
@@ -132,6 +150,13 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
                 nodes[n] = node
                 replaced.add(n)
     return Inference(Flat(nodes, edges, paths), ins, outs, replaced, added)
+
+
+def _unbatched(node, shape: Shape):
+    """`node` with the leading unit (batch) axis of its element-wise parameters dropped."""
+    fields = {f: np.reshape(getattr(node, f), shape) for f in elementwise_params(node)
+              if getattr(node, f, None) is not None and np.shape(getattr(node, f)) == (1,) + tuple(shape)}
+    return dataclasses.replace(node, **fields)
 
 
 def _adjacency(edges):
