@@ -2,7 +2,10 @@
 
 Repairs (each reported as one line ``"<node>: what was done"``):
 - a batch dimension leaked into an Input (``(1, n)`` feeding an Affine of ``n``) or into an Output
-  or a subgraph port is dropped;
+  or a subgraph port is dropped; then Flatten dims that counted it shift down by one, and neuron
+  parameters shaped ``(1, *shape)`` lose the unit axis;
+- a subgraph port's declared shape (an annotation; the port passes on what reaches it) or an
+  Output's that differs only by unit axes is replaced by the delivered shape;
 - scalar parameters of neurons and element-wise nodes are broadcast to the inferred shape;
 - conv ``input_shape``, Flatten ``input_type`` and pool types left empty are inferred;
 - a top-level root without an Input gets one, a top-level leaf without an Output gets one (as
