@@ -202,6 +202,7 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: 
     so the passes end)."""
     budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // mi.WORD_BYTES
     budget_cycles = opts.tick * opts.clock
+    shrink = target.v("defaults.partition_shrink")  # aim a little below the budget: fewer passes
     atoms = {}
     for name, p in net.populations.items():
         cap = opts.atoms_cap(name)
@@ -224,7 +225,7 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: 
                 over = max(max(c.words / budget_words, c.cycles / budget_cycles) for c in mine)
                 if over <= 1 or atoms[name] == 1:
                     break
-                atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over)))
+                atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over * shrink)))
                 changed = True
     sl = Slicing.make(net, atoms)
     return sl, [c for name in net.populations for c in costs_of(sl, name)]
