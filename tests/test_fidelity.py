@@ -107,3 +107,16 @@ def test_a_mapping_error_shows_against_the_quantized_reference(x, tmp_path, monk
     rep = fd.validate(art.path, x)
     n0, n1 = rep.against_quantized.layers
     assert n0.agreement == 1.0 and n1.agreement < 1.0 and n1.first_divergence is not None
+
+
+def test_a_membrane_readout_is_compared_by_its_membrane():
+    """Non-spiking layers: correlation of time-mean membranes, largest difference, first step that
+    differs; the decision is the argmax of the time-summed membrane."""
+    ref = np.zeros((4, 2, 3))
+    ref[:, 0, 2], ref[:, 1, 0] = 1.0, 2.0  # decisions: sample 0 -> 2, sample 1 -> 0
+    tgt = ref.copy()
+    tgt[3, 1, 1] = 9.0  # sample 1's sum now favours neuron 1
+    layer = fd.compare_layer("li", False, tgt, ref)
+    assert layer.agreement is None and layer.first_divergence == 3 and layer.max_v_difference == 9.0
+    assert fd.decisions(ref)[0].tolist() == [2, 0] and fd.decisions(tgt)[0].tolist() == [2, 1]
+    assert fd.decision_agreement(tgt, ref) == (0.5, 2)
