@@ -24,6 +24,10 @@ Fields, defaults and meaning:
   ``"next_step_hold"``: subtract as ``next_step``; zero/v_reset: the updated v[t+1] itself is
   replaced by the reset value (the input of step t+1 is lost) -- snnTorch ``RLeaky``, ``Synaptic``,
   ``RSynaptic``. The spike of step t+1 is then checked on that v[t+1].
+  ``"same_step_double"`` (reset ``subtract`` only): snnTorch's rule with ``reset_delay=False``
+  ("avoid double reset" in its Leaky/Synaptic/RLeaky): v is reduced by v_th in the spiking step,
+  but when the v so stored is still above v_th, the next step's spike test uses v' - v_th
+  (the stored v' itself is not reduced twice). docs/semantics.md derives it from snnTorch's code.
 - ``refractory = 0.0`` s: after a spike at step t the membrane stays at its reset value during
   steps t+1 .. t+n, n = refractory/dt: it is not updated and cannot spike; synaptic currents
   (CubaLIF) keep evolving (NEST/PyNN ``tau_refrac``). 0: none. ``next_step_hold`` with reset to
@@ -44,7 +48,12 @@ tool's convention, and NIR keeps time constants in nodes (``CubaLIF.tau_syn``). 
 synapse types is a node with two input ports (``exc``/``inh``, each with its ``tau_syn``), as
 ``TwoPointCell`` has ``basal``/``apical`` (docs/dialect.md, "Ports").
 
-Backends refuse a field they do not model (`neurodeploy.lowering.support`); `non_default` lists
+Per node: ``reset`` and ``reset_timing`` (`NODE_FIELDS`) may differ from node to node (a model
+that mixes conventions, `neurodeploy.ir.meta.node_semantics`); dt, the integrator and the times are
+the graph's.
+
+Backends refuse a field they do not model (`neurodeploy.lowering.support`); where an exact rewrite
+exists the compiler applies it instead (`neurodeploy.lowering.rewrites`); `non_default` lists
 what a graph asks beyond the defaults.
 """
 from __future__ import annotations
@@ -56,9 +65,10 @@ from .errors import InvalidModel, UsageError
 
 RESETS = ("zero", "subtract", "v_reset")
 INTEGRATORS = ("exact", "euler")
-RESET_TIMINGS = ("same_step", "next_step", "next_step_hold")
+RESET_TIMINGS = ("same_step", "next_step", "next_step_hold", "same_step_double")
 CHOICES = {"reset": RESETS, "integrator": INTEGRATORS, "reset_timing": RESET_TIMINGS}
 TIMES = ("refractory", "synaptic_delay")  # seconds, whole multiples of dt
+NODE_FIELDS = ("reset", "reset_timing")  # may differ per neuron node
 # Added after the first four: left out of `to_dict` at their defaults, so manifests and files of
 # models that do not use them are byte-identical to those written before the fields existed.
 LATER = frozenset(TIMES)
@@ -97,6 +107,9 @@ class Semantics:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise UsageError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.reset_timing == "same_step_double" and self.reset != "subtract":
+            raise UsageError(f"reset_timing 'same_step_double' is snnTorch's rule for reset by subtraction, "
+                             f"not for reset {self.reset!r}", hint="use reset_timing same_step")
         for name in TIMES:
             try:
                 to_steps(getattr(self, name), self.dt, name)

@@ -87,8 +87,8 @@ def test_semantics_for_each_convention():
     assert (s.reset, s.reset_timing, s.integrator, s.dt) == ("zero", "same_step", "euler", 1e-4)
     with pytest.raises(InvalidModel, match="different reset conventions"):
         sem(snn.Leaky(beta=0.5, **kw), nn.Linear(3, 3), snn.Leaky(beta=0.5, reset_mechanism="zero", **kw))
-    with pytest.raises(UnsupportedNode, match="1: reset_delay=False with subtract"):
-        sem(snn.Leaky(beta=0.5, reset_delay=False, **kw))
+    # issue 9: snnTorch's double-reset rule is a named option (tested in test_snntorch_conventions.py)
+    assert sem(snn.Leaky(beta=0.5, reset_delay=False, **kw)).reset_timing == "same_step_double"
 
 
 def test_unsupported_layers_are_refused_by_name():

@@ -3,7 +3,7 @@
     graph, sem = export(net, sample)        # nir.NIRGraph (batch-free, scalars broadcast, biases kept)
                                             # and the Semantics under which it reproduces `net`;
                                             # the graph's metadata carries them (ir.write stores them)
-    sem = semantics_for(net)                # the same Semantics alone
+    sem = semantics_for(net)                # the same Semantics alone (one convention for all layers)
 
 Stock snnTorch 1.0 + nir 1.0.8 fails on its own documented example (a scalar ``beta`` becomes a
 0-d LIF, the batch dimension leaks into the Input type) and nirtorch 2.6 drops Affine biases on
@@ -20,12 +20,22 @@ Parameters follow snnTorch's own NIR conventions (nir.md §4): tau = dt/(1-beta)
 tau_syn = dt/(1-alpha), w_in = tau_syn/dt, v_leak = 0, v_reset = 0; with the euler integrator
 these give exactly v' = beta*v + x and i' = alpha*i + x.
 
+Conventions (docs/semantics.md derives each from snnTorch's code): reset_mechanism subtract/zero
+and reset_delay map to `Semantics.reset`/``reset_timing``: reset_delay=True -> ``next_step``
+(``next_step_hold`` for reset to zero in all but Leaky); reset_delay=False -> ``same_step`` (zero)
+or ``same_step_double`` (subtract, snnTorch's "avoid double reset" rule). RSynaptic ignores
+reset_delay=False in snnTorch 1.0 (its same-step reset updates a local variable), so it maps as
+reset_delay=True. A model whose layers differ gets the first spiking layer's convention as the
+graph's and the others stored on their nodes (per-node semantics, `neurodeploy.ir.meta`).
+``reset_mechanism="none"`` on the last neuron layer is a readout read as a membrane potential: a
+leaky integrator (NIR ``LI``; ``I`` when beta = 1; ``CubaLI`` for Synaptic) whose v is the output.
+
 Limits: the model must be an ``nn.Sequential`` or a module whose forward applies its children
 once each, in registration order (nested Sequentials are walked); anything else (branches, skip
 connections, time loops with extra logic) is not seen. Unknown layers, max pooling, recurrent
-convolutions, inhibition, graded spikes, state quantization, ``reset_mechanism="none"`` and
-``reset_delay=False`` with subtraction (snnTorch's own result is inconsistent there) raise
-`UnsupportedNode` naming the layer, instead of being dropped.
+convolutions, inhibition, graded spikes, state quantization and ``reset_mechanism="none"`` on a
+layer whose spikes feed another layer raise `UnsupportedNode` naming the layer, instead of being
+dropped.
 """
 from __future__ import annotations
 
@@ -37,6 +47,7 @@ from torch import nn
 import snntorch as snn
 
 from ..errors import InvalidModel, UnsupportedNode, UsageError
+from ..ir.meta import with_node_fields
 from ..semantics import Semantics
 from . import Export, exported
 
@@ -54,14 +65,17 @@ def export(module: nn.Module, sample: torch.Tensor, *, dt: float = 1e-4) -> Expo
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(x.shape[1:]))}
     edges: list[tuple[str, str]] = []
     last = "input"
+    sem = _graph_semantics(module, dt)
+    layers = [(n, l) for n, l in _layers(module) if not isinstance(l, SKIPPED)]
     with torch.no_grad():
-        for name, layer in _layers(module):
-            if isinstance(layer, SKIPPED):
-                continue
+        for pos, (name, layer) in enumerate(layers):
             shape = tuple(x.shape[1:])
             if isinstance(layer, NEURONS):
-                key, new, loop = _neuron(name, layer, shape, dt, nodes.get(last))
+                key, new, loop = _neuron(name, layer, shape, dt, nodes.get(last), _is_readout(layers, pos))
                 edges += loop
+                own = _own_fields(name, layer, sem)
+                if own:
+                    new[key] = with_node_fields(new[key], own)
             else:
                 key, new = name, {name: _stateless(name, layer, shape)}
                 x = layer(x)
@@ -73,22 +87,48 @@ def export(module: nn.Module, sample: torch.Tensor, *, dt: float = 1e-4) -> Expo
             last = key
     nodes["output"] = nir.Output(output_type=np.array(x.shape[1:]))
     edges.append((last, "output"))
-    return exported(nodes, edges, semantics_for(module, dt=dt), "snntorch")
+    return exported(nodes, edges, sem, "snntorch")
 
 
 def semantics_for(module: nn.Module, *, dt: float = 1e-4) -> Semantics:
-    """The Semantics under which `export(module)` reproduces snnTorch's forward pass exactly."""
-    seen: dict[tuple[str, str], str] = {}
-    for name, layer in _layers(module):
-        if isinstance(layer, NEURONS):
-            seen.setdefault(_reset(name, layer), name)
+    """The one Semantics under which `export(module)` reproduces snnTorch's forward pass exactly;
+    `InvalidModel` when its layers need different conventions (`export` stores those per node)."""
+    seen = _conventions(module)
     if len(seen) > 1:
         detail = "; ".join(f"{n}: reset={r}, reset_timing={t}" for (r, t), n in seen.items())
         raise InvalidModel(f"neuron layers need different reset conventions ({detail}); one graph runs "
                            "under one Semantics", hint="use the same reset_mechanism and reset_delay "
                            "(and, for reset to zero with reset_delay=True, only Leaky or only the others)")
+    return _graph_semantics(module, dt)
+
+
+def _conventions(module: nn.Module) -> dict[tuple[str, str], str]:
+    """(reset, reset_timing) -> first layer that uses it, over the resetting neuron layers."""
+    seen: dict[tuple[str, str], str] = {}
+    for name, layer in _layers(module):
+        if isinstance(layer, NEURONS) and layer.reset_mechanism != "none":
+            seen.setdefault(_reset(name, layer), name)
+    return seen
+
+
+def _graph_semantics(module: nn.Module, dt: float) -> Semantics:
+    """The first resetting layer's convention (reset to zero, same step, if there is none)."""
+    seen = _conventions(module)
     reset, timing = next(iter(seen)) if seen else ("zero", "same_step")
     return Semantics(dt=dt, reset=reset, integrator="euler", reset_timing=timing)
+
+
+def _own_fields(name: str, layer, sem: Semantics) -> dict:
+    """The layer's reset fields where they differ from the graph's (stored on its node)."""
+    if layer.reset_mechanism == "none":
+        return {}
+    reset, timing = _reset(name, layer)
+    return {k: v for k, v in (("reset", reset), ("reset_timing", timing)) if v != getattr(sem, k)}
+
+
+def _is_readout(layers: list, pos: int) -> bool:
+    """No neuron layer and no weight layer after `pos`: its output is the model's output."""
+    return not any(not isinstance(l, nn.Flatten) for _, l in layers[pos + 1:])
 
 
 def _layers(module: nn.Module, prefix: str = ""):
@@ -104,14 +144,9 @@ def _reset(name: str, layer) -> tuple[str, str]:
     mode = layer.reset_mechanism
     if mode not in ("subtract", "zero"):
         raise UnsupportedNode(f"reset_mechanism={mode!r} cannot be expressed in NIR", where=name,
-                              hint="use 'subtract' or 'zero'")
-    if not layer.reset_delay:
-        if mode == "subtract":
-            raise UnsupportedNode("reset_delay=False with subtract reset is not reproducible: when v stays "
-                                  "above threshold after a reset, snnTorch's 'avoid double reset' step checks "
-                                  "the next spike on v - threshold and then restores v", where=name,
-                                  hint="use reset_delay=True (snnTorch's default) or reset_mechanism='zero'")
-        return mode, "same_step"
+                              hint="use 'subtract', 'zero', or 'none' on the readout layer")
+    if not layer.reset_delay and not isinstance(layer, snn.RSynaptic):
+        return mode, "same_step_double" if mode == "subtract" else "same_step"
     hold = mode == "zero" and not isinstance(layer, snn.Leaky)
     return mode, "next_step_hold" if hold else "next_step"
 
@@ -124,13 +159,18 @@ def _arr(t, shape, name, what) -> np.ndarray:
         raise InvalidModel(f"{what} of shape {a.shape} does not fit the neuron shape {shape}", where=name) from None
 
 
-def _neuron(name, layer, shape, dt, pred):
+def _neuron(name, layer, shape, dt, pred, readout):
     for flag, what in ((layer.inhibition, "inhibition"), (layer.state_quant, "state_quant")):
         if flag:
             raise UnsupportedNode(f"snnTorch {what} has no NIR equivalent", where=name)
     if float(getattr(layer, "graded_spikes_factor", 1.0)) != 1.0:
         raise UnsupportedNode("graded_spikes_factor != 1 has no NIR equivalent", where=name)
-    _reset(name, layer)
+    if layer.reset_mechanism == "none" and not readout:
+        raise UnsupportedNode("reset_mechanism='none' feeds its spikes to later layers; NIR has no spiking "
+                              "neuron without a reset", where=name,
+                              hint="use 'none' only on the last (readout) layer, read as a membrane potential")
+    if layer.reset_mechanism != "none":
+        _reset(name, layer)
     beta = np.clip(_arr(layer.beta, shape, name, "beta"), 0, 1)
     theta = _arr(layer.threshold, shape, name, "threshold")
     zero = np.zeros(shape)
@@ -141,15 +181,20 @@ def _neuron(name, layer, shape, dt, pred):
         if np.any(alpha >= 1) or np.any(beta >= 1):
             raise UnsupportedNode("alpha = 1 or beta = 1 (no decay) has no CubaLIF time constant", where=name)
         ts, tm = dt / (1 - alpha), dt / (1 - beta)
-        node = nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / dt, v_leak=zero, v_threshold=theta,
-                           v_reset=zero, w_in=ts / dt)
+        if layer.reset_mechanism == "none":
+            node = nir.CubaLI(tau_syn=ts, tau_mem=tm, r=tm / dt, v_leak=zero, w_in=ts / dt)
+        else:
+            node = nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / dt, v_leak=zero, v_threshold=theta,
+                               v_reset=zero, w_in=ts / dt)
     elif np.all(beta == 1):
-        node = nir.IF(r=np.full(shape, 1 / dt), v_threshold=theta, v_reset=zero)
+        node = (nir.I(r=np.full(shape, 1 / dt)) if layer.reset_mechanism == "none" else
+                nir.IF(r=np.full(shape, 1 / dt), v_threshold=theta, v_reset=zero))
     elif np.any(beta == 1):
         raise UnsupportedNode("beta = 1 for some neurons and < 1 for others (mixed IF/LIF layer)", where=name)
     else:
         tau = dt / (1 - beta)
-        node = nir.LIF(tau=tau, r=tau / dt, v_leak=zero, v_threshold=theta, v_reset=zero)
+        node = (nir.LI(tau=tau, r=tau / dt, v_leak=zero) if layer.reset_mechanism == "none" else
+                nir.LIF(tau=tau, r=tau / dt, v_leak=zero, v_threshold=theta, v_reset=zero))
     if not recurrent:
         return key, {key: node}, []
     w, b = _recurrent(name, layer, shape)

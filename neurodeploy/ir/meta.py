@@ -9,7 +9,13 @@ lets a model compile with no flags. They live in NIR's own graph ``metadata`` gr
 - `resolve(graph, semantics, overrides)`: the `Semantics` a graph runs under and where each field
   came from (``file``, ``flag``, ``argument`` or ``default``), kept in ``Graph.metadata[ORIGIN]``;
 - `file_metadata(graph)`: the metadata `ir.write` stores for a normalized `Graph`;
+- `node_semantics(graph, name)`: the `Semantics` one node runs under (per-node fields below);
 - `describe(graph)`: the table `neurodeploy inspect` prints.
+
+Per node: a neuron node's own metadata may hold the same group with the fields of
+`semantics.NODE_FIELDS` (reset, reset_timing), for models that mix conventions (snnTorch layers
+with different ``reset_mechanism``/``reset_delay``); any other field there must equal the graph's.
+A subgraph's group must equal the graph's.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import numpy as np
 from rich.table import Table
 
 from ..errors import InvalidModel, UnsupportedNode, UsageError
-from ..semantics import TIMES, Semantics
+from ..semantics import NODE_FIELDS, TIMES, Semantics
 from .graph import Graph
 
 KEY = "neurodeploy_semantics"  # graph metadata group: one dataset per field
@@ -31,10 +37,8 @@ NUMBERS = {"dt", *TIMES}
 
 
 def stored(graph: nir.NIRGraph, where: str | None = None) -> dict:
-    """The semantics fields stored in `graph`'s metadata ({} if none), as Python values.
-
-    A node or subgraph may carry the group too (per-node semantics, a later feature); until then
-    one that differs from the graph's is refused rather than ignored."""
+    """The semantics fields stored in `graph`'s metadata ({} if none), as Python values; the
+    groups of nodes and subgraphs are checked too (module docstring)."""
     found = _checked(_metadata(graph).get(KEY), where, "")
     _nested(graph, Semantics(**found), where, ())
     return found
@@ -69,6 +73,27 @@ def file_metadata(graph: Graph) -> dict:
     return md
 
 
+def node_fields(node) -> dict:
+    """The per-node semantics fields `node` stores ({} if none)."""
+    raw = _metadata(node).get(KEY) or {}
+    return {k: v for k, v in raw.items() if k in NODE_FIELDS}
+
+
+def node_semantics(graph: Graph, name: str) -> Semantics:
+    """The `Semantics` node `name` of a normalized graph runs under: the graph's, with the node's
+    own reset fields."""
+    own = node_fields(graph.nodes[name])
+    return graph.semantics.with_(**own) if own else graph.semantics
+
+
+def with_node_fields(node, fields_: dict):
+    """A copy of `node` whose metadata stores `fields_` as its own semantics (empty: none)."""
+    md = {k: v for k, v in _metadata(node).items() if k != KEY}
+    if fields_:
+        md[KEY] = dict(fields_)
+    return replace(node, metadata=md)
+
+
 def describe(graph: Graph) -> Table:
     origin = graph.metadata.get(ORIGIN, {})
     t = Table(title="Semantics")
@@ -76,6 +101,9 @@ def describe(graph: Graph) -> Table:
         t.add_column(col)
     for n in NAMES:
         t.add_row(n, str(getattr(graph.semantics, n)), origin.get(n, "argument"))
+    for name in graph.order:
+        for k, v in node_fields(graph.nodes[name]).items():
+            t.add_row(f"{k} of {name}", str(v), "file (node)")
     return t
 
 
@@ -122,11 +150,39 @@ def _show(v) -> str:
 
 def _nested(graph: nir.NIRGraph, sem: Semantics, where: str | None, path: tuple[str, ...]) -> None:
     for name, node in graph.nodes.items():
-        here = path + (name,)
+        here = ".".join(path + (name,))
         raw = _metadata(node).get(KEY)
-        if raw is not None and Semantics(**_checked(raw, where, ".".join(here))) != sem:
-            raise UnsupportedNode(f"node {'.'.join(here)!r} stores semantics that differ from the graph's; one "
-                                  "graph runs under one Semantics", where=where,
-                                  hint=f"store them once, in the top graph's metadata {KEY!r}")
+        if raw is not None:
+            own = _checked_node(raw, sem, where, here)
+            if own and isinstance(node, nir.NIRGraph):
+                raise UnsupportedNode(f"node {here!r} stores semantics that differ from the graph's (a subgraph's "
+                                      "must not)", where=where,
+                                      hint=f"store reset fields on its neuron nodes, the rest in the top graph's "
+                                           f"metadata {KEY!r}")
         if isinstance(node, nir.NIRGraph):
-            _nested(node, sem, where, here)
+            _nested(node, sem, where, path + (name,))
+
+
+def _checked_node(raw, sem: Semantics, where: str | None, node: str) -> dict:
+    """A node's group: fields other than `NODE_FIELDS` must equal the graph's; returns the node's
+    own reset fields that differ from the graph's, checked as one `Semantics`."""
+    at = f"metadata {KEY!r} of node {node!r}"
+    if not isinstance(raw, dict):
+        raise InvalidModel(f"{at} must be a group of fields, got {type(raw).__name__}", where=where)
+    unknown = sorted(set(raw) - set(NAMES))
+    if unknown:
+        raise UnsupportedNode(f"{at} has unknown field(s) {', '.join(map(str, unknown))}", where=where,
+                              hint=f"written by a newer neurodeploy? this one knows {', '.join(NAMES)}")
+    vals = {k: _value(k, v, where, at) for k, v in raw.items()}
+    for k, v in vals.items():
+        if k not in NODE_FIELDS and v != getattr(sem, k):
+            raise UnsupportedNode(f"node {node!r} stores semantics that differ from the graph's: {k} {v!r}, "
+                                  f"not {getattr(sem, k)!r}; only {', '.join(NODE_FIELDS)} may differ per node",
+                                  where=where,
+                                  hint=f"store {k} once, in the top graph's metadata {KEY!r}")
+    own = {k: v for k, v in vals.items() if k in NODE_FIELDS and v != getattr(sem, k)}
+    try:
+        sem.with_(**own)
+    except UsageError as e:
+        raise InvalidModel(f"{at}: {e}", where=where) from None
+    return own

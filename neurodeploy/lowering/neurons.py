@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ir import meta
 from ..ir.graph import Graph
 from ..sim.neurons import Coefficients, discretise
 
@@ -37,8 +38,9 @@ ROUNDOFF = 1e-12  # relative size of float64 rounding residue in a difference of
 
 
 def coefficients(graph: Graph, name: str) -> Coefficients:
-    """The reference's update coefficients of neuron `name` under the graph's semantics."""
-    return discretise(name, graph.nodes[name], tuple(graph.out_shape[name]), graph.semantics)
+    """The reference's update coefficients of neuron `name` under its semantics (the graph's, with
+    the node's own reset fields)."""
+    return discretise(name, graph.nodes[name], tuple(graph.out_shape[name]), meta.node_semantics(graph, name))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ before mapping. The rule for every field of `neurodeploy.semantics.Semantics`:
   refractory period, say) is refused by every backend until that backend declares it;
 - ``per_type`` narrows a field for one neuron type (e.g. a chip whose current-based neuron realises
   only one integrator);
-- every neuron node must be one of ``neurons``.
+- every neuron node must be one of ``neurons``;
+- a neuron node's own reset fields (`neurodeploy.ir.meta.node_semantics`) are checked like the
+  graph's, naming the node; the graph's own reset fields then count only for the nodes that use them.
+
+Where the check fails, `neurodeploy.lowering.rewrites` looks for an exact rewrite the target does
+support before the compiler refuses.
 
 Every refusal is an `UnsupportedSemantics` naming the backend, the field or node and what to do.
 """
@@ -18,8 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from ..errors import UnsupportedSemantics
+from ..ir import meta
 from ..ir.graph import Graph, is_neuron
-from ..semantics import Semantics
+from ..semantics import NODE_FIELDS, Semantics
 
 FLAG = {"dt": "--dt", "reset": "--reset", "integrator": "--integrator", "reset_timing": "--reset-timing"}
 
@@ -39,17 +45,13 @@ def _flag(name: str) -> str:
 
 def check(graph: Graph, support: Support) -> None:
     sem, default = graph.semantics, Semantics()
-    for f in fields(Semantics):
-        value, allowed = getattr(sem, f.name), support.values.get(f.name, ())
-        if f.name not in support.values:
-            if value != getattr(default, f.name):
-                raise UnsupportedSemantics(f"{support.backend} does not model {f.name}; it must keep its "
-                                           f"default {getattr(default, f.name)!r}, got {value!r}",
-                                           where="semantics", hint=support.hints.get(f.name))
-        elif allowed is not None and value not in allowed:
-            raise UnsupportedSemantics(f"{support.backend} supports {f.name} {' or '.join(map(repr, allowed))}, "
-                                       f"not {value!r}", where="semantics",
-                                       hint=support.hints.get(f.name) or f"compile with {_flag(f.name)} {allowed[0]}")
+    neurons = [n for n in graph.order if is_neuron(graph.nodes[n])]
+    own = {n: meta.node_fields(graph.nodes[n]) for n in neurons}
+    # the graph's reset fields matter unless every neuron node sets its own
+    graph_wide = [f for f in fields(Semantics)
+                  if f.name not in NODE_FIELDS or not neurons or any(f.name not in o for o in own.values())]
+    for f in graph_wide:
+        _field(support, f.name, getattr(sem, f.name), getattr(default, f.name), "semantics", "it ")
     for name in graph.order:
         node = graph.nodes[name]
         kind = type(node).__name__
@@ -57,12 +59,28 @@ def check(graph: Graph, support: Support) -> None:
             raise UnsupportedSemantics(f"{kind} neurons have no {support.backend} model", where=name,
                                        hint=support.hints.get(kind) or "supported: " + ", ".join(
                                            t.__name__ for t in support.neurons))
+        node_sem = meta.node_semantics(graph, name) if name in own else sem
+        for fname, value in own.get(name, {}).items():
+            _field(support, fname, value, getattr(default, fname), name, f"{kind} {name!r} ")
         for typ, narrowed in support.per_type.items():
             if not isinstance(node, typ):
                 continue
             for fname, allowed in narrowed.items():
-                if getattr(sem, fname) not in allowed:
+                if getattr(node_sem, fname) not in allowed:
                     raise UnsupportedSemantics(
                         f"{kind} on {support.backend} supports {fname} {' or '.join(map(repr, allowed))}, "
-                        f"not {getattr(sem, fname)!r}", where=name,
+                        f"not {getattr(node_sem, fname)!r}", where=name,
                         hint=support.hints.get(f"{kind}.{fname}") or f"compile with {_flag(fname)} {allowed[0]}")
+
+
+def _field(support: Support, name: str, value, default, where: str, who: str) -> None:
+    allowed = support.values.get(name, ())
+    if name not in support.values:
+        if value != default:
+            raise UnsupportedSemantics(f"{support.backend} does not model {name}; {who}must keep its "
+                                       f"default {default!r}, got {value!r}", where=where,
+                                       hint=support.hints.get(name))
+    elif allowed is not None and value not in allowed:
+        raise UnsupportedSemantics(f"{support.backend} supports {name} {' or '.join(map(repr, allowed))}, "
+                                   f"not {value!r}" + ("" if who == "it " else f" ({who.strip()})"), where=where,
+                                   hint=support.hints.get(name) or f"compile with {_flag(name)} {allowed[0]}")

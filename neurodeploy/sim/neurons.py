@@ -20,7 +20,10 @@ The exact CubaLIF row is the closed-form solution of the two coupled linear ODEs
 order (current first), which gives v' = beta*v + i' for snnTorch's exported parameters.
 
 Spiking types (LIF, IF, CubaLIF) then emit s = v' > v_threshold and reset per
-`Semantics.reset` and `Semantics.reset_timing` (see `neurodeploy.semantics`). A spiking node
+`Semantics.reset` and `Semantics.reset_timing` (see `neurodeploy.semantics`; ``same_step_double``
+tests v' - v_threshold instead where the v stored after the last step's reset was still above
+v_threshold). A node may carry its own reset fields (`neurodeploy.ir.meta.node_semantics`); the
+caller passes the node's `Semantics`. A spiking node
 outputs s; LI, CubaLI and I output v'. State starts at zero.
 """
 from __future__ import annotations
@@ -139,6 +142,8 @@ class Neuron:
             self.v_reset = cast(co.v_reset) if sem.reset == "v_reset" else np.zeros((), dtype)
             self.s = np.zeros(self.v.shape, dtype=bool)
             self.out = np.zeros_like(self.v)
+            # same_step_double: the stored v was still above threshold after the reset
+            self.above = np.zeros(self.v.shape, dtype=bool) if self.timing == "same_step_double" else None
         self.dtype = dtype
         # The step works in place with scalars for uniform coefficients and skips factors of 1
         # (x * 1 == x exactly): the same arithmetic, without per-step temporaries.
@@ -152,7 +157,7 @@ class Neuron:
     def step(self, x: np.ndarray) -> np.ndarray:
         """Advance one step on input x (B, *shape); the returned array is reused by the next step."""
         v, buf = self.v, self._buf
-        late = self.spiking and self.timing != "same_step"
+        late = self.spiking and self.timing in ("next_step", "next_step_hold")
         if late and self.timing == "next_step" and self.mode != "subtract":
             np.copyto(v, self._v_reset, where=self.s)
         if self._a_m is not None:
@@ -169,9 +174,14 @@ class Neuron:
             return v
         if late and (self.mode == "subtract" or self.timing == "next_step_hold"):
             self._reset(v, self.s)  # the previous step's spikes
-        s = np.greater(v, self._theta, out=self.s)
+        test = v
+        if self.above is not None and self.above.any():  # the stored v stayed above theta: test v - theta
+            test = np.where(self.above, v - self._theta, v)
+        s = np.greater(test, self._theta, out=self.s)
         if not late:
             self._reset(v, s)
+            if self.above is not None:
+                np.greater(v, self._theta, out=self.above)
         np.copyto(self.out, s)
         return self.out
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from .. import budget
 from ..errors import UsageError
+from ..ir import meta
 from ..ir.graph import Graph
 from ..lowering import support
 from ..result import Result
@@ -98,7 +99,8 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
 
     # Per-step state for everything else.
     loop = [n for n in graph.order if n not in batched and n not in rule_nodes]
-    state = {n: defs[n].state(n, nodes[n], graph.port_shapes(n), tuple(graph.out_shape[n]), sem, B, dtype)
+    state = {n: defs[n].state(n, nodes[n], graph.port_shapes(n), tuple(graph.out_shape[n]),
+                                 meta.node_semantics(graph, n), B, dtype)
              for n in loop if n not in fns}
     delayed_src = {s for s, _ in graph.delayed}
     prev = {s: np.zeros((B,) + tuple(graph.out_shape[s]), dtype) for s in delayed_src}
