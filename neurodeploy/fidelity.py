@@ -31,7 +31,7 @@ import numpy as np
 
 from . import artifact as art
 from . import backend as bk
-from . import ops
+from . import ops, plausibility
 from .errors import UsageError
 from .ir.graph import Graph
 from .result import Result
@@ -248,7 +248,7 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
     notes = [note] if note else []
     if L:
         notes.append(f"the target delivers layers {L if len(set(lag.values())) == 1 else 'up to ' + str(L)} "
-                     "step(s) late (one per synapse layer); compared on the reference timeline")
+                     "step(s) late (the Delay steps of its quantized graph); compared on the reference timeline")
     ref = simulate(model, x, steps=T, record=layers)
     against_q = None
     if q is not None:
@@ -258,9 +258,9 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
     report = FidelityReport(str(a.path), a.target, res.extra.get("engine", engine or "sim"), T, x.shape[1], out,
                             lag, _compare("float", res, ref, layers, spiking, lag, T, out, labels, shapes=ref),
                             against_q, notes)
-    from . import plausibility
-
-    report.warnings = plausibility.artifact_warnings(a) + plausibility.silent_output(res, [out], model)
+    report.warnings = plausibility.graph_warnings(model) + plausibility.silent_output(res, [out], model)
+    if q is not None:
+        report.warnings += plausibility.target_warnings(model, q, a.target)
     return report
 
 
