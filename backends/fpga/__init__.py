@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from neurodeploy.artifact import Artifact, dump_json
 from neurodeploy.backend import Backend, Options, Plan
 from neurodeploy.ir.graph import Graph
@@ -37,6 +39,7 @@ class Decisions:
     spec: dict
     arrays: list
     estimate: dict
+    performance: dict
 
 
 class FpgaBackend(Backend):
@@ -61,7 +64,7 @@ class FpgaBackend(Backend):
         spec["formats"] = {layer.name: {**layer.error, **f["ranges"][layer.name]} for layer in layers}
         est = resources.estimate(spec, target)
         rules += resources.rules(spec, target, est, clock)
-        return Plan(graph, target, options, rules, Decisions(o, spec, arrays, est))
+        return Plan(graph, target, options, rules, Decisions(o, spec, arrays, est, performance(spec, arrays, f, target)))
 
     def write(self, plan: Plan, out: Path) -> dict:
         from .design import to_verilog
@@ -79,6 +82,7 @@ class FpgaBackend(Backend):
         (out / RTL).parent.mkdir()
         write_file(out / RTL, to_verilog(sp, d.arrays).encode())
         return {"resolved_options": d.options, "formats": sp["formats"], "resources": d.estimate,
+                "performance": d.performance,
                 "clock_hz": sp["clock_hz"], "part": plan.target.get("target.part")}
 
     def quantized_graph(self, artifact: Artifact) -> Graph:
@@ -89,5 +93,27 @@ class FpgaBackend(Backend):
 
         return render(artifact)
 
+
+def performance(spec: dict, arrays: list, f: dict, target: Target) -> dict:
+    """Cycles per step, latency and throughput at the design clock, and the energy of one inference
+    (a calibration sample) from its counted synaptic events x the target's per-event energy: the
+    golden model run on the calibration inputs."""
+    x = np.asarray(f["calibration"]).reshape(f["calibration"].shape[0], f["calibration"].shape[1], -1)
+    g = golden.Golden(spec, arrays)
+    out = g.run((x != 0).astype(np.int64))
+    counts = golden.counters(g, (x != 0).astype(np.int64), out)
+    per_step, clock = out["cycles"].astype(np.float64), spec["clock_hz"]
+    pj = target.q("energy.dynamic.synaptic_events")
+    samples = x.shape[1]
+    return {"cycles_per_step_mean": float(per_step.mean()), "cycles_per_step_max": int(per_step.max()),
+            "latency_per_step_s": float(per_step.mean()) / clock, "throughput_steps_per_s": clock / float(per_step.mean()),
+            "steps_per_inference": int(x.shape[0]),
+            "synaptic_events_per_inference": counts["synaptic_events"] / samples,
+            "energy_per_inference_J": [counts["synaptic_events"] / samples * pj.low * PICO,
+                                       counts["synaptic_events"] / samples * pj.high * PICO],
+            "energy_source": pj.source}
+
+
+PICO = 1e-12  # format: pJ -> J
 
 BACKEND = FpgaBackend()

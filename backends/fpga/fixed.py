@@ -230,7 +230,7 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
     if widest > max_bits:
         raise InvalidModel(f"format overflow: the decay product needs {widest} bits", where=lif[0] if lif else "",
                            hint="rule: product_width; lower -O frac_bits or -O decay_bits")
-    return {"v_bits": v_bits, "acc_bits": acc, "value_bits": value_bits, "ranges": ranges}
+    return {"v_bits": v_bits, "acc_bits": acc, "value_bits": value_bits, "ranges": ranges, "calibration": x}
 
 
 def padded(a: np.ndarray, total: int, fill: int = 0) -> np.ndarray:
