@@ -8,6 +8,7 @@ from rich.table import Table
 from neurodeploy.artifact import Artifact
 
 ROLE = "format"  # reads the manifest only
+MEGA, MICRO = 1e6, 1e-6  # format: display units MHz, us
 
 
 def render(artifact: Artifact) -> Group:
@@ -25,8 +26,8 @@ def render(artifact: Artifact) -> Group:
     for name, r in [*m["resources"]["layers"].items(), ("total", m["resources"]["total"])]:
         res.add_row(name, *(str(r[k]) for k in ("bram36", "dsp", "lut", "ff")))
     p = m["performance"]
-    lines = (f"clock {m['clock_hz'] / 1e6:g} MHz; cycles/step mean {p['cycles_per_step_mean']:.1f} "
-             f"(max {p['cycles_per_step_max']}); latency/step {p['latency_per_step_s'] * 1e6:.3g} us; "
+    lines = (f"clock {m['clock_hz'] / MEGA:g} MHz; cycles/step mean {p['cycles_per_step_mean']:.1f} "
+             f"(max {p['cycles_per_step_max']}); latency/step {p['latency_per_step_s'] / MICRO:.3g} us; "
              f"throughput {p['throughput_steps_per_s']:.4g} steps/s; energy/inference "
              f"{p['energy_per_inference_J'][0]:.3g} J ({p['synaptic_events_per_inference']:.0f} synaptic events "
              f"x the paper's per-event energy) on the calibration inputs")
