@@ -89,13 +89,12 @@ def test_a_layer_fed_by_a_two_point_cell_is_refused(tmp_path):
                             v_reset=np.zeros(3))
     g2 = Graph(g.nodes, g.edges + [("tp", "w2"), ("w2", "n2")], {**g.in_shape, "w2": (6,), "n2": (3,)},
                {**g.out_shape, "w2": (3,), "n2": (3,)}, semantics=g.semantics)
-    with pytest.raises(UnsupportedNode, match="two_point_terminal") as e:
+    with pytest.raises(UnsupportedNode, match="^n2: .*two_point_terminal"):
         bk.compile(g2, TARGET, tmp_path / "a")
-    assert e.value.where == "n2"
 
 
 def test_per_neuron_k_is_refused(tmp_path):
     g = two_point_net()
     g.nodes["tp"].k1[0] = 0.7
-    with pytest.raises(UnsupportedNode, match="uniform_k"):
+    with pytest.raises(UnsupportedNode, match="^tp: .*uniform_k"):
         bk.compile(g, TARGET, tmp_path / "a")
