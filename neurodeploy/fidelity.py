@@ -197,14 +197,14 @@ def _trace(res: Result, name: str, spiking: bool) -> np.ndarray | None:
     return res.spikes.get(name) if spiking else res.v.get(name)
 
 
-def _run_target(a: art.Artifact, model: Graph, x, layers, steps, engine):
+def _run_target(a: art.Artifact, model: Graph, x, layers, steps, engine, engine_options):
     """The target's run recording `layers`, or (when the artifact cannot record hidden layers) its
     outputs only, each the trace of the layer feeding it, with the note saying so."""
     try:
-        return bk.run(a.path, x, steps=steps, record=layers, engine=engine), None
+        return bk.run(a.path, x, steps=steps, record=layers, engine=engine, engine_options=engine_options), None
     except UsageError as e:
         why = str(e)
-    res = bk.run(a.path, x, steps=steps, engine=engine)
+    res = bk.run(a.path, x, steps=steps, engine=engine, engine_options=engine_options)
     for o in model.outputs:
         for traces in (res.spikes, res.v):
             if o in traces:
@@ -216,10 +216,11 @@ def _padded(x: np.ndarray, steps: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((steps - x.shape[0],) + x.shape[1:], x.dtype)]) if steps > x.shape[0] else x
 
 
-def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, steps: int | None = None
-             ) -> FidelityReport:
+def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, steps: int | None = None,
+             engine_options: dict | None = None) -> FidelityReport:
     """Run the artifact and both references on `inputs` ((T, *in) or (T, B, *in)) and compare them
-    layer by layer on the reference timeline (module docstring)."""
+    layer by layer on the reference timeline (module docstring). `engine_options` go to the engine
+    as in `backend.run` (e.g. ``{"port": ...}`` for ``hil``)."""
     from .energy.compare import artifact_graph
     from .sim.inputs import as_batched
     from .sim.reference import simulate
@@ -244,7 +245,7 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
     spiking = {n: ops.get(model.nodes[n], n).spiking for n in layers}
     lag = lags(q, model, layers) if q is not None else dict.fromkeys(layers, 0)
     L = max(lag.values(), default=0)
-    res, note = _run_target(a, model, _padded(x, T + L), layers, T + L, engine)
+    res, note = _run_target(a, model, _padded(x, T + L), layers, T + L, engine, engine_options)
     notes = [note] if note else []
     if L:
         notes.append(f"the target delivers layers {L if len(set(lag.values())) == 1 else 'up to ' + str(L)} "
