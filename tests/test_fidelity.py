@@ -120,3 +120,15 @@ def test_a_membrane_readout_is_compared_by_its_membrane():
     assert layer.agreement is None and layer.first_divergence == 3 and layer.max_v_difference == 9.0
     assert fd.decisions(ref)[0].tolist() == [2, 0] and fd.decisions(tgt)[0].tolist() == [2, 1]
     assert fd.decision_agreement(tgt, ref) == (0.5, 2)
+
+
+def test_the_lava_engine_is_aligned_the_same_way(x, tmp_path):
+    """Lava runs the artifact on the chip's timeline too: validate aligns it by the same lags, and it
+    is spike-exact against the quantized reference."""
+    from test_loihi_support import require_lava
+
+    require_lava()
+    art = bk.compile(chain((12, 20, 8)), "loihi2", tmp_path / "a", options={"steps": str(T), "record": "all"})
+    rep = fd.validate(art.path, x, engine="lava")
+    assert rep.engine == "lava" and rep.lag == {"n0": 1, "n1": 2}
+    assert [l.agreement for l in rep.against_quantized.layers] == [1.0, 1.0]
