@@ -14,7 +14,6 @@ is 95.3 %. docs/fidelity.md has the table.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from neurodeploy import backend as bk

@@ -3,7 +3,6 @@ a decay that rounds to no decay (float reference or target), τ far shorter than
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from contract.conftest import chain
 from neurodeploy import backend as bk
