@@ -11,6 +11,7 @@ all stored, whatever their value).
 """
 from __future__ import annotations
 
+import nir
 import numpy as np
 
 from ..errors import InvalidModel, UnsupportedNode
@@ -51,6 +52,15 @@ class Rule:
         return dict(self.state.counters()) if hasattr(self.state, "counters") else {}
 
 
+def post_node(graph: Graph, w: str) -> str | None:
+    """The neuron node `w` feeds, through any Delay nodes (a synapse whose current acts after a
+    delay: the rule's pre signal is the spike's arrival at the weights); None if not one path."""
+    succ = graph.successors(w)
+    while len(succ) == 1 and isinstance(graph.nodes[succ[0]], nir.Delay):
+        succ = graph.successors(succ[0])
+    return succ[0] if len(succ) == 1 else None
+
+
 def rules(graph: Graph, defs: dict, batch: int, dtype) -> dict[str, Rule]:
     """Weight node -> the rule acting on it, after checking the graph makes pre and post clear."""
     out: dict[str, Rule] = {}
@@ -64,9 +74,10 @@ def rules(graph: Graph, defs: dict, batch: int, dtype) -> dict[str, Rule]:
         if sparse.is_sparse(graph.nodes[w].weight):
             raise UnsupportedNode(f"learning on the sparse weight of {w!r} is not supported by the reference",
                                   where=n, hint="store that weight dense")
-        succ = graph.successors(w)
-        if len(succ) != 1 or not defs[succ[0]].spiking or graph.out_shape[succ[0]] != graph.out_shape[w]:
+        succ = [post_node(graph, w)]
+        if not succ[0] or not defs[succ[0]].spiking or graph.out_shape[succ[0]] != graph.out_shape[w]:
             raise InvalidModel(f"the post-synaptic spikes of {w!r} are ambiguous: it must feed exactly one "
-                               f"spiking neuron node of its output shape (it feeds {succ})", where=n)
+                               f"spiking neuron node of its output shape, through Delay nodes only (it feeds "
+                               f"{graph.successors(w)})", where=n)
         out[w] = Rule(n, graph, batch, dtype)
     return out

@@ -124,7 +124,7 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                      for port, srcs in graph.inputs_by_port(n).items()]
         plan.append(_Step(n, fns[n] if n in fns else state[n].step, [source(p, n) for p in graph.predecessors(n)],
                           ports, nonzero.get(n), rec.get(n), rec_v.get(n) is not None, rec_i.get(n) is not None))
-    learning = [(rules[w], graph.successors(w)[0]) for w in rules]
+    learning = [(rules[w], plastic.post_node(graph, w)) for w in rules]
     weights = {rules[w].name: np.zeros((T,) + rules[w].shape, dtype) for w in rules if rules[w].name in record}
 
     for t in range(T):

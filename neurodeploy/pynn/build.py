@@ -1,0 +1,148 @@
+"""A PyNN network -> NIR nodes and edges plus `Semantics` (`frontends.Export`), and the rewrite the
+reference simulator runs.
+
+Mapping (PyNN units ms, mV, nA, nF -> NIR seconds; voltages stay mV, currents nA, R in MΩ):
+- ``IF_curr_exp`` -> ``CubaLIF``: tau_mem = tau_m, r = tau_m/cm, tau_syn = tau_syn_E (= tau_syn_I:
+  one synaptic current per neuron), w_in = tau_syn/dt so that a spike through weight w delivers
+  PyNN's charge w·tau_syn (NIR holds the input over one step; PyNN adds w to the current);
+  voltages are relative to v_rest (NIR state starts at 0), so v_leak = r·i_offset and the
+  initial voltage must be v_rest (the graph metadata ``pynn.v_rest`` gives the offset back).
+- spike sources -> ``Input`` nodes; every neuron population also gets an ``Output``.
+- a projection -> per (pre population, post population, delay): ``Delay`` (the PyNN delay in s,
+  shared per pre population and delay) -> ``Linear`` (post x pre; inhibitory weights negative,
+  whatever sign the script gave: the sPyNNaker dialect uses magnitudes) -> the post ``CubaLIF``.
+- ``STDPMechanism(SpikePairRule, AdditiveWeightDependence)`` -> the dialect ``STDP`` node on that
+  ``Linear``, a± = w_max·A± (PyNN's additive rule).
+Semantics: dt = timestep, reset to v_reset at once, exact integrator, refractory = tau_refrac
+(one value for the network), synaptic_delay = dt: PyNN simulators add an arriving spike's current
+after the step's integration, so it acts one step after NIR's same-step convention.
+"""
+from __future__ import annotations
+
+import numpy as np
+import nir
+
+from ..errors import InvalidModel, UnsupportedNode, UnsupportedSemantics
+from ..frontends import Export, exported
+from ..ir import dialect
+from ..semantics import Semantics, to_steps
+from . import model
+
+MS = 1e-3  # format: PyNN times are ms, NIR's seconds
+
+
+def export(sim) -> Export:
+    nodes, edges, meta = {}, [], {}
+    for p in sim.populations:
+        if p.celltype.is_source:
+            nodes[p.label] = nir.Input(input_type={"input": np.array([p.size])})
+            continue
+        nodes[p.label], meta[p.label] = _neuron(p, sim.dt)
+        nodes[p.label + ".out"] = nir.Output(output_type={"output": np.array([p.size])})
+        edges.append((p.label, p.label + ".out"))
+    for proj in sim.projections:
+        for (a, b, d), w in _blocks(proj, sim.dt).items():
+            delay = f"{a.label}.delay{d:g}ms"
+            if delay not in nodes:
+                nodes[delay] = nir.Delay(delay=np.full(a.size, d * MS))
+                edges.append((a.label, delay))
+            name = f"{proj.label}:{a.label}->{b.label}@{d:g}ms"
+            nodes[name] = nir.Linear(weight=w)
+            edges += [(delay, name), (name, b.label)]
+            if proj.synapse_type.plastic:
+                nodes[name + ".stdp"] = _rule(proj, name)
+    sem = Semantics(dt=sim.dt * MS, reset="v_reset", integrator="exact", reset_timing="same_step",
+                    refractory=_refractory(sim) * MS, synaptic_delay=sim.dt * MS)
+    exp = exported(nodes, edges, sem, "neurodeploy.pynn")
+    exp.graph.metadata["pynn"] = {"v_rest": meta, "timestep_ms": sim.dt}
+    return exp
+
+
+def for_reference(exp: Export) -> tuple[nir.NIRGraph, Semantics]:
+    """The same network under the semantics the reference models: the synaptic delay as a Delay
+    node after every weight node (the current acts one step after the spike's arrival, while the
+    learning rule sees the arrival: `neurodeploy.sim.plastic.post_node`), and a one-step
+    refractory period as ``next_step_hold`` (the v after the spike's next update is replaced by
+    v_reset, below threshold: the same spikes as holding v for that step)."""
+    sem, g = exp.semantics, exp.graph
+    nodes, edges = dict(g.nodes), []
+    for a, b in g.edges:
+        if isinstance(nodes[a], nir.Linear) and sem.synaptic_delay > 0:
+            syn = a + ".syn"
+            nodes[syn] = nir.Delay(delay=np.full(nodes[a].weight.shape[0], sem.synaptic_delay))
+            edges += [(a, syn), (syn, b)]
+        else:
+            edges.append((a, b))
+    n_ref = sem.refractory_steps
+    if n_ref > 1:
+        raise UnsupportedSemantics(f"refractory period of {n_ref} steps: the reference models 0 or 1",
+                                   hint="use tau_refrac <= timestep")
+    timing = "next_step_hold" if n_ref == 1 else sem.reset_timing
+    run_sem = sem.with_(refractory=0.0, synaptic_delay=0.0, reset_timing=timing)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(g.metadata), type_check=False), run_sem
+
+
+def _neuron(p, dt):
+    if not isinstance(p.celltype, model.IF_curr_exp):
+        raise UnsupportedNode(f"{p.celltype.name} has no neurodeploy model", where=p.label,
+                              hint="supported cells: IF_curr_exp, SpikeSourceArray, SpikeSourcePoisson")
+    q = p.params
+    if not np.allclose(q["tau_syn_E"], q["tau_syn_I"]):
+        raise UnsupportedNode("IF_curr_exp with tau_syn_E != tau_syn_I: every target has one synaptic "
+                              "current per neuron", where=p.label)
+    if not np.allclose(p.initial["v"], q["v_rest"]):
+        raise UnsupportedNode("an initial v other than v_rest: NIR neuron state starts at rest",
+                              where=p.label, hint="set v to v_rest (Population.set(v=...))")
+    r = q["tau_m"] / q["cm"]
+    node = nir.CubaLIF(tau_syn=q["tau_syn_E"] * MS, tau_mem=q["tau_m"] * MS, r=r, v_leak=r * q["i_offset"],
+                       v_threshold=q["v_thresh"] - q["v_rest"], v_reset=q["v_reset"] - q["v_rest"],
+                       w_in=q["tau_syn_E"] / dt)
+    return node, q["v_rest"].tolist()
+
+
+def _refractory(sim) -> float:
+    values = {float(v) for p in sim.populations if not p.celltype.is_source for v in p.params["tau_refrac"]}
+    if len(values) > 1:
+        raise UnsupportedSemantics(f"tau_refrac differs between cells ({sorted(values)} ms): the refractory "
+                                   f"period is one value per network", where=", ".join(
+                                       p.label for p in sim.populations if not p.celltype.is_source))
+    return values.pop() if values else 0.0
+
+
+def _blocks(proj, dt) -> dict:
+    """(pre population, post population, delay ms) -> weight matrix (post.size, pre.size)."""
+    pre_ids, post_ids = proj.pre.ids, proj.post.ids
+    pops = {p.serial: p for c in (proj.pre, proj.post) for p, _ in c.pieces}
+    out: dict = {}
+    for (i, j), w, d in zip(proj.rows, proj.weights, proj.delays):
+        (sa, ia), (sb, jb) = pre_ids[i], post_ids[j]
+        a, b = pops[sa], pops[sb]
+        to_steps(d * MS, dt * MS, "delay", where=proj.label)
+        key = (a, b, float(d))
+        if key not in out:
+            out[key] = np.zeros((b.size, a.size))
+        out[key][jb, ia] += proj.sign * abs(w)
+    return out
+
+
+def _rule(proj, name):
+    st = proj.synapse_type
+    timing, dep = st.timing_dependence, st.weight_dependence
+    rule = f"{type(timing).__name__} with {type(dep).__name__}"
+    if not isinstance(timing, model.SpikePairRule) or type(dep) is not model.AdditiveWeightDependence:
+        raise UnsupportedNode(f"STDP rule {rule}: supported is SpikePairRule with AdditiveWeightDependence",
+                              where=proj.label)
+    (a, ia), = proj.pre.pieces if len(proj.pre.pieces) == 1 else [(None, None)]
+    (b, jb), = proj.post.pieces if len(proj.post.pieces) == 1 else [(None, None)]
+    full = a is not None and b is not None and len(ia) == a.size and len(jb) == b.size
+    if not full or len(proj.rows) != a.size * b.size or len(set(proj.delays)) != 1:
+        raise UnsupportedNode(f"STDP ({rule}) needs an all-to-all projection between whole populations with "
+                              f"one delay: the learning rule updates every synapse of the weight matrix",
+                              where=proj.label)
+    if proj.receptor_type != "excitatory":
+        raise UnsupportedNode(f"STDP ({rule}) on an inhibitory projection", where=proj.label)
+    if not dep.w_min <= dep.w_max:
+        raise InvalidModel(f"STDP ({rule}): w_min {dep.w_min} exceeds w_max {dep.w_max}", where=proj.label)
+    return dialect.STDP(weight=name, tau_plus=timing.tau_plus * MS, tau_minus=timing.tau_minus * MS,
+                        a_plus=dep.w_max * timing.A_plus, a_minus=dep.w_max * timing.A_minus,
+                        w_min=dep.w_min, w_max=dep.w_max)
