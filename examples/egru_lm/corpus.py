@@ -76,6 +76,14 @@ def decode(tokens) -> str:
     return "".join(VOCAB[int(t)] for t in tokens)
 
 
+def streams(tokens: np.ndarray, batch: int):
+    """`tokens` cut into `batch` parallel streams, as a (n, batch) int64 torch tensor (truncated BPTT)."""
+    import torch
+
+    n = len(tokens) // batch
+    return torch.from_numpy(tokens[: n * batch].reshape(batch, n).T.copy())
+
+
 def load() -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) token arrays of the fixed split."""
     docs = CORPUS.read_text().split(SEP)
