@@ -39,7 +39,8 @@ STAGING, ASIDE = "partial", "old"
 # The manifest schema: required keys and their types, then the common info `compile` adds. The
 # backend's own info sits under its name and is the backend's to check.
 REQUIRED = {"format": str, "format_version": int, "target": str, "backend": str, "files": dict, "digest": str}
-COMMON_INFO = {"semantics": dict, "model": str, "options": dict, "common_options": dict}
+COMMON_INFO = {"semantics": dict, "model": str, "options": dict, "common_options": dict,
+               "rewrites": list}  # rewrites: exact convention rewrites applied (lowering/rewrites.py)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 

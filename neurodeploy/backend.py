@@ -214,17 +214,22 @@ def resolve(target: str | tg.Target) -> tuple[tg.Target, Backend]:
 
 def plan(graph: Graph, target: str | tg.Target, options: dict | Options | None = None) -> Plan:
     """The backend's plan for `graph` on `target` (rules not yet enforced): `--report` before compile."""
+    from .lowering import rewrites
+
     t, backend = resolve(target)
-    return backend.plan(graph, t, parse_options(options))
+    return rewrites.planned(backend, graph, t, parse_options(options))
 
 
 def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
             overwrite: bool = False) -> art.Artifact:
     """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
     byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
+    from .lowering import rewrites
+
     t, backend = resolve(target)
     opts = parse_options(options)
-    p = backend.plan(graph, t, opts)
+    p = rewrites.planned(backend, graph, t, opts)  # exact convention rewrites where the target needs them
+    graph = p.graph
     for rule in p.rules:
         rule.raise_if_violated()
     with art.staged(out_dir, overwrite=overwrite) as tmp:
@@ -234,6 +239,7 @@ def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, optio
         ir.write(tmp / art.MODEL_FILE, graph)
         art.write_manifest(tmp, target=t.name, backend=t.backend,
                            info={"semantics": graph.semantics.to_dict(), "model": art.MODEL_FILE,
+                                 **({rewrites.KEY: graph.metadata[rewrites.KEY]} if graph.metadata.get(rewrites.KEY) else {}),
                                  "options": {**opts.backend, **{k: v for k, v in (options or {}).items()
                                                                 if k in COMMON_KEYS}},
                                  "common_options": opts.common.to_dict(), backend.name: info})

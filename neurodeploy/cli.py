@@ -178,6 +178,8 @@ def cmd_compile(args) -> None:
         return
     artifact = bk.compile(graph, target, args.output, options=options, overwrite=args.force)
     out.print(Text("compiled", style="green"), _clean(f"{args.model} for {artifact.target} -> {artifact.path}"))
+    for r in artifact.manifest.get("rewrites", []):  # exact convention rewrites (lowering/rewrites.py)
+        out.print(_clean(f"rewrote {', '.join(r['nodes'])} ({r['rule']}): {r['effect']}"))
     if args.report:
         out.print(bk.get(artifact.backend).report(artifact))
 

@@ -24,12 +24,12 @@ KINDS = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
 CONVENTIONS = list(itertools.product(KINDS, ("subtract", "zero"), (True, False)))
 
 
-def neuron(kind: str, n: int, rng, **kw):
+def neuron(kind: str, n: int, rng, *, per_neuron: bool = True, **kw):
     """A snnTorch neuron layer of `kind` with per-neuron beta (and alpha) and thresholds."""
-    beta = torch.tensor(rng.uniform(0.5, 0.95, n))
+    beta = torch.tensor(rng.uniform(0.5, 0.95, n)) if per_neuron else float(rng.uniform(0.5, 0.95))
     kw = dict(beta=beta, threshold=torch.tensor(rng.uniform(0.5, 1.5, n)), **kw)
     if kind in ("Synaptic", "RSynaptic"):
-        kw["alpha"] = torch.tensor(rng.uniform(0.3, 0.9, n))
+        kw["alpha"] = torch.tensor(rng.uniform(0.3, 0.9, n)) if per_neuron else float(rng.uniform(0.3, 0.9))
     if kind in ("RLeaky", "RSynaptic"):
         kw["linear_features"] = n
     layer = getattr(snn, kind)(**kw)
@@ -40,14 +40,15 @@ def neuron(kind: str, n: int, rng, **kw):
     return layer
 
 
-def random_net(kind: str, reset: str, delay: bool, rng, *, n_in: int | None = None) -> nn.Sequential:
+def random_net(kind: str, reset: str, delay: bool, rng, *, n_in: int | None = None,
+               per_neuron: bool = True) -> nn.Sequential:
     """Linear -> neuron -> Linear -> neuron, random sizes and weights strong enough to spike often
-    (so that v stays above threshold after a reset now and then)."""
+    (so that v stays above threshold after a reset now and then); per-neuron or per-layer decays."""
     n_in = n_in or int(rng.integers(3, 7))
     h, o = int(rng.integers(4, 9)), int(rng.integers(2, 5))
     lin = lambda a, b: nn.Linear(a, b)  # noqa: E731
-    net = nn.Sequential(lin(n_in, h), neuron(kind, h, rng, reset_mechanism=reset, reset_delay=delay),
-                        lin(h, o), neuron(kind, o, rng, reset_mechanism=reset, reset_delay=delay)).double()
+    kw = dict(reset_mechanism=reset, reset_delay=delay, per_neuron=per_neuron)
+    net = nn.Sequential(lin(n_in, h), neuron(kind, h, rng, **kw), lin(h, o), neuron(kind, o, rng, **kw)).double()
     with torch.no_grad():
         for layer in (net[0], net[2]):
             layer.weight.copy_(torch.tensor(rng.normal(0.4, 1.0, layer.weight.shape)))

@@ -31,7 +31,7 @@ from .graph import Graph
 
 KEY = "neurodeploy_semantics"  # graph metadata group: one dataset per field
 ORIGIN = "semantics_origin"  # Graph.metadata: field -> where its value came from
-LOAD_KEYS = ("repairs", "source", ORIGIN)  # Graph.metadata made by loading, never stored
+LOAD_KEYS = ("repairs", "source", ORIGIN, "rewrites")  # Graph.metadata made by loading/compiling, never stored
 NAMES = tuple(f.name for f in fields(Semantics))
 NUMBERS = {"dt", *TIMES}
 

@@ -9,7 +9,7 @@ before mapping. The rule for every field of `neurodeploy.semantics.Semantics`:
 - ``per_type`` narrows a field for one neuron type (e.g. a chip whose current-based neuron realises
   only one integrator);
 - every neuron node must be one of ``neurons``;
-- a neuron node's own reset fields (`neurodeploy.ir.meta.node_semantics`) are checked like the
+- a neuron node's own reset fields (refused unless ``per_node``) (`neurodeploy.ir.meta.node_semantics`) are checked like the
   graph's, naming the node; the graph's own reset fields then count only for the nodes that use them.
 
 Where the check fails, `neurodeploy.lowering.rewrites` looks for an exact rewrite the target does
@@ -37,6 +37,7 @@ class Support:
     neurons: tuple[type, ...]
     per_type: Mapping[type, Mapping[str, tuple]] = field(default_factory=dict)
     hints: Mapping[str, str] = field(default_factory=dict)  # field or neuron type name -> what to do
+    per_node: bool = False  # runs different reset conventions on different nodes of one graph
 
 
 def _flag(name: str) -> str:
@@ -47,6 +48,11 @@ def check(graph: Graph, support: Support) -> None:
     sem, default = graph.semantics, Semantics()
     neurons = [n for n in graph.order if is_neuron(graph.nodes[n])]
     own = {n: meta.node_fields(graph.nodes[n]) for n in neurons}
+    mixed = sorted(n for n, o in own.items() if o and meta.node_semantics(graph, n) != sem)
+    if mixed and not support.per_node:
+        raise UnsupportedSemantics(f"{support.backend} runs one reset convention per graph; node(s) "
+                                   f"{', '.join(mixed)} store their own", where=mixed[0],
+                                   hint="give every layer the same reset_mechanism and reset_delay")
     # the graph's reset fields matter unless every neuron node sets its own
     graph_wide = [f for f in fields(Semantics)
                   if f.name not in NODE_FIELDS or not neurons or any(f.name not in o for o in own.values())]

@@ -73,7 +73,8 @@ def simulate(graph: Graph, inputs, *, steps: int | None = None, record: list[str
                              hint=f"nodes: {', '.join(graph.order)}")
     sem, nodes = graph.semantics, graph.nodes
     # refractory and synaptic_delay are not modelled yet: refused by the check every backend uses
-    support.check(graph, support.Support("the reference simulator", dict.fromkeys(MODELLED), ops.types(is_neuron=True)))
+    support.check(graph, support.Support("the reference simulator", dict.fromkeys(MODELLED), ops.types(is_neuron=True),
+                                          per_node=True))
     defs = {n: ops.get(node, n) for n, node in nodes.items()}
     rules = plastic.rules(graph, defs, B, dtype)  # weight node -> its learning rule
     rule_nodes = {r.name for r in rules.values()}
