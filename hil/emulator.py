@@ -430,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
         rig = tomllib.loads(Path(args.rig).read_text())
         faults = {k: v for k, v in rig.get("faults", {}).items()}
     faults.update(dict(f.partition("=")[::2] for f in args.fault))
+    sys.setswitchinterval(2e-4)  # the link loop gets the interpreter back quickly from the simulator thread
     profile = load_profile(args.board)
     port = PtyPort(Path(args.link), int(profile["link"]["baud"]))
     board = Board(profile, Faults.parse(faults), port)

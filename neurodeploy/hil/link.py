@@ -4,8 +4,10 @@ one or a lost answer is retransmitted after a timeout with the same sequence num
 answers a repeated sequence number from its cache instead of executing it twice. A port that
 vanishes is reopened until `reconnect_s`; the retry budget (`retries`) ends in a `LinkError`.
 
-Frame size adapts to the line: halved after a retransmission, grown again after a run of clean
-exchanges (`budget`, the payload bytes the client packs per frame)."""
+Frame size adapts to the line (`budget`, the payload bytes the client packs per frame): about the
+inverse of the measured byte error rate, the size that carries most payload per try. The timeout follows the
+measured round trip (4x its smoothed value, at least 10 ms, at most `timeout_s`), growing with
+each retransmission of the same request."""
 from __future__ import annotations
 
 import time
@@ -17,7 +19,9 @@ from .framing import DELIM, Deframer, Frame
 from .record import Recorder
 
 MIN_BUDGET = 24
-NAK_GRACE_S = 0.005
+DECAY = 0.98  # per exchange: the error-rate estimate follows the last ~50 exchanges
+NAK_GRACE_S = 0.002
+MIN_RTO_S = 0.01
 
 
 class BoardReset(LinkError):
@@ -31,7 +35,7 @@ class BoardReset(LinkError):
 def open_serial(port: str, baud: int):
     import serial
 
-    return serial.Serial(port, baudrate=baud, timeout=0.01, write_timeout=2.0, exclusive=True)
+    return serial.Serial(port, baudrate=baud, timeout=0.001, write_timeout=2.0, exclusive=True)
 
 
 class Link:
@@ -44,7 +48,8 @@ class Link:
         self.boot: int | None = None
         self.seq = 0
         self.stats = {"frames": 0, "retransmits": 0, "naks": 0, "damaged": 0, "timeouts": 0, "reopens": 0}
-        self._clean = 0
+        self._bytes = self._fails = self._tries = 0.0
+        self.srtt, self.rto = timeout_s / 4, timeout_s  # smoothed round trip; the timeout follows it
         self.deframer = Deframer(2 * max_payload + 64)
         self.ser = self._open()
 
@@ -118,30 +123,41 @@ class Link:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats["retransmits"] += 1
-                self.budget = max(MIN_BUDGET, self.budget // 2)
-                self._clean = 0
+                self._learn(len(wire), failed=True)
             if attempt == 0 or callable(payload):
                 self.seq = (self.seq + 1) & 0xFFFF
                 frame = Frame(kind, self.seq, self.boot or 0, payload(self.budget) if callable(payload) else payload)
                 wire = frame.encode()
-                wait = (timeout_s or self.timeout_s) + 20 * (len(wire) + self.max_payload) / self.baud
+                line = 20 * (len(wire) + self.max_payload) / self.baud
+            wait = min(timeout_s or self.timeout_s, self.rto * (1 + attempt)) + line
+            sent_at = time.monotonic()
             self._write(wire)
             if self.recorder:
-                self.recorder.frame("tx", frame, retry=attempt > 0)
+                self.recorder.frame("tx", frame, retry=attempt > 0 and not callable(payload))  # rebuilt = new
             got = self._await(frame, time.monotonic() + wait)
             if got is None:
                 continue
             if check_boot and self.boot is not None and got.boot != self.boot:
                 raise BoardReset(got.boot)
             self.stats["frames"] += 1
-            self._clean += 1
-            if self._clean >= 4 and self.budget < self.max_payload:
-                self.budget = min(self.max_payload, self.budget * 2)
-                self._clean = 0
+            self.srtt += (time.monotonic() - sent_at - self.srtt) / 8
+            self.rto = max(MIN_RTO_S, 4 * self.srtt)
+            self._learn(len(wire) + len(got.payload), failed=False)
             return got.payload
         raise LinkError(f"no valid answer to {cmd.name(kind)} after {self.retries + 1} tries "
                         f"({self.stats['damaged']} damaged frames, {self.stats['naks']} NAKs so far)",
                         where=self.port, hint="check the cable, the baud rate and the board's power")
+
+    def _learn(self, nbytes: int, *, failed: bool) -> None:
+        """Track the line's byte error rate p and size frames for it. From the recent share F of
+        failed tries of mean length L, p = 1 - (1-F)^(1/L); a frame of L bytes then gets through
+        with probability (1-p)^L, and payload per try, L (1-p)^L, is largest near L = 1/p."""
+        self._tries = self._tries * DECAY + 1
+        self._fails = self._fails * DECAY + failed
+        self._bytes = self._bytes * DECAY + nbytes
+        share, mean = min(self._fails / self._tries, 0.999), self._bytes / self._tries
+        p = 1 - (1 - share) ** (1 / mean)
+        self.budget = int(min(self.max_payload, max(MIN_BUDGET, 1 / p if p > 0 else self.max_payload)))
 
     def _await(self, sent: Frame, deadline: float) -> Frame | None:
         """The response to `sent`, or None on timeout or NAK (then the caller retransmits)."""
@@ -149,8 +165,8 @@ class Link:
         while time.monotonic() < deadline:
             frames, bad = self.deframer.feed(self._read())
             self.stats["damaged"] += bad
-            if bad:  # maybe our answer, damaged: retransmit soon rather than at the timeout
-                deadline = min(deadline, time.monotonic() + NAK_GRACE_S)
+            if bad:  # most likely our answer, damaged: retransmit now (a repeat is answered from the cache)
+                deadline = time.monotonic()
                 if self.recorder:
                     self.recorder.event("damaged", str(bad))
             for f in frames:

@@ -14,6 +14,19 @@ from pathlib import Path
 from ..errors import TargetError
 
 EMULATOR = Path(__file__).resolve().parents[2] / "hil" / "emulator.py"
+RIGS = EMULATOR.parent / "rigs"
+
+
+def rig(name: str) -> tuple[str, list[str]]:
+    """(board, faults) of a rig configuration hil/rigs/<name>.toml."""
+    import tomllib
+
+    path = RIGS / f"{name}.toml"
+    if not path.is_file():
+        raise TargetError(f"no rig configuration {path}", hint=f"known: {', '.join(p.stem for p in RIGS.glob('*.toml'))}")
+    conf = tomllib.loads(path.read_text())
+    return conf["rig"]["board"], [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                                  for k, v in conf.get("faults", {}).items()]
 
 
 @contextmanager
