@@ -32,6 +32,21 @@ core's part only. A schema lists each quantity the code reads with its unit:
 A quantity missing from the schema, a required one missing from the file, a wrong unit, or a
 plain number outside ``[target]`` with no ``<key>_source`` string beside it is refused: every
 number has a source and every number the code uses is declared.
+
+Limits. A *limit* is a quantity a network can need more of than the target has, so that a network
+over it is refused with a named design rule (``ResourceExceeded``: rule, needed, available; exit 4).
+Every quantity under ``[limits]`` is one, and so is each width or range elsewhere that the schema's
+``[limits]`` table names; that table maps each limit to the rule that checks it:
+
+    [limits]
+    "limits.delay_max" = "delay range"               # rule name as ResourceExceeded prints it
+    "fixed_point.weight_exp_max" = "loihi.weight_exp"
+    "limits.tiles" = ["crossbar_tiles_per_layer", "crossbar_tiles"]   # several rules guard one limit
+
+Numbers the backend rounds or saturates to by design (ADC bits, a saturating state register, a
+weight exponent's lower end) are formats, not limits: going past them costs precision, which
+``validate`` reports, and is never refused. `Target.limits` lists them; tests/test_limits.py builds
+one over-limit network per limit of every target file and requires its rule to fire.
 """
 from __future__ import annotations
 
@@ -81,7 +96,8 @@ class Target:
             raise TargetError(f"[target] table has no 'backend' key", where=str(path))
         self.backend: str = meta["backend"]
         self.description: str = meta.get("description", "")
-        _check_schema(self, _schema(self))
+        self.schema = _schema(self)
+        _check_schema(self, self.schema)
 
     def q(self, key: str) -> Quantity:
         try:
@@ -101,6 +117,12 @@ class Target:
                 return default
             node = node[part]
         return node
+
+    def limits(self) -> dict[str, tuple[str, ...]]:
+        """Each limit (module docstring) -> the design rules that check it; () when none is named."""
+        marked = self.schema.get("limits", {})
+        keys = [k for k in self.quantities if k.startswith("limits.") or k in marked]
+        return {k: tuple(_units(marked[k])) if k in marked else () for k in sorted(keys)}
 
     def section(self, prefix: str) -> dict[str, Quantity]:
         p = prefix.rstrip(".") + "."
@@ -150,7 +172,14 @@ def _schema(t: "Target") -> dict:
         own = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise TargetError(f"schema is not valid TOML: {e}", where=str(path)) from None
-    return {part: {**SCHEMA.get(part, {}), **own.get(part, {})} for part in ("required", "optional")}
+    merged = {part: {**SCHEMA.get(part, {}), **own.get(part, {})} for part in ("required", "optional", "limits")}
+    declared = {**merged["required"], **merged["optional"]}
+    for key, rule in merged["limits"].items():
+        rules = _units(rule) if isinstance(rule, (str, list)) else [None]
+        if key not in declared or not rules or not all(isinstance(r, str) and r.strip() for r in rules):
+            raise TargetError(f"[limits] entry {key!r} must name a declared quantity and its rules (strings)",
+                              where=str(path))
+    return merged
 
 
 def _units(spec) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from neurodeploy import backend as bk
 from neurodeploy.cli import main
-from neurodeploy.errors import InvalidModel, UnsupportedNode, UsageError
+from neurodeploy.errors import InvalidModel, ResourceExceeded, UnsupportedNode, UsageError
 from neurodeploy.quant.fixed import round_half_away, saturate, shift, shift_toward_zero, split_mantissa_exponent, wrap
 from neurodeploy.backends.loihi.bitsim import effective_weights, lava_wrap
 
@@ -65,19 +65,19 @@ def test_auto_mapping_even_mixed_weights_and_decays(tmp_path):
     assert q["weights"]["input"]["rel_error"] < 2 ** -7
 
 
-@pytest.mark.parametrize("graph, sem, rule", [
-    (_lif_graph(tau=1e6 * DT), {}, "rounds to no decay"),
-    (_lif_graph(tau=DT), {}, "exceeds 4095"),
-    (_lif_graph(v_th=-1.0), {}, "v_threshold must be positive"),
+@pytest.mark.parametrize("graph, sem, rule, error", [  # a decay over the 12-bit width is a design rule (#10)
+    (_lif_graph(tau=1e6 * DT), {}, "rounds to no decay", ResourceExceeded),
+    (_lif_graph(tau=DT), {}, "exceeds 4095", ResourceExceeded),
+    (_lif_graph(v_th=-1.0), {}, "v_threshold must be positive", InvalidModel),
 ])
-def test_unrepresentable_parameters_are_refused(graph, sem, rule, tmp_path):
-    with pytest.raises(InvalidModel, match=rule) as e:
+def test_unrepresentable_parameters_are_refused(graph, sem, rule, error, tmp_path):
+    with pytest.raises(error, match=rule) as e:
         bk.compile(build(graph, **sem), "loihi2", tmp_path / "a")
     assert e.value.where == "lif" and not (tmp_path / "a").exists()
 
 
 def test_paper_mapping_refuses_weights_over_8_bits(tmp_path):
-    with pytest.raises(InvalidModel, match="> 255 with weight_exp 0"):
+    with pytest.raises(ResourceExceeded, match="> 255 with weight_exp 0"):  # a design rule since #10
         bk.compile(build(_lif_graph(w=np.array([[2.0]]))), "loihi2", tmp_path / "a", options={"mapping": "paper"})
 
 

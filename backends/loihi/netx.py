@@ -6,6 +6,9 @@ with ``type`` (S10), ``shape`` (reversed to x, y, z on read), and for ``dense`` 
 from which it makes ``LIF(vth=vThMant, du=iDecay - 1, dv=vDecay, bias_exp=6)`` and re-derives the
 weight exponent itself (``optimize_weight_bits``). Convolutions are folded into matrices by the
 compiler, so they are written as dense layers. Recurrent or branching graphs have no netx form.
+netx has no sparse layer: a network whose dense weights would exceed the memory budget
+(`neurodeploy.budget`; a 983,040-neuron sparse layer is 7 TiB dense) is not exported, and the
+note names the rule ``loihi.netx_dense_weights`` with needed vs available bytes.
 lava-dl itself needs torch 2.3 and Python 3.10, so the file is checked by structure, not loaded.
 """
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from neurodeploy import budget
 
 from .quantize import Net
 
@@ -33,6 +38,10 @@ def exportable(net: Net) -> str:
         prev = p.name
     if len(net.synapses) != len(net.populations):
         return "a synapse group leaves the chain"
+    dense = sum(budget.array_bytes(s.weights.shape) for s in net.synapses)
+    if dense > budget.limit():
+        return (f"design rule 'loihi.netx_dense_weights' violated: netx stores dense weights, needs {dense} B, "
+                f"memory budget has {budget.limit()} B (the artifact itself keeps them sparse)")
     return ""
 
 

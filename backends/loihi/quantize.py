@@ -26,18 +26,21 @@ Two mappings (``-O mapping=``):
   ``w = int(w * 2**weight_mant_bits)`` with weight_exp 0, ``dv = int(dv * (D - 1))``,
   ``du = int(du * (D - 1))``, ``vth = int(v_th * (2**vth_bits - 1)) >> (vth_bits - weight_mant_bits)``,
   bias exponent ``state_shift``; truncation everywhere. It reproduces the Loihi 2 chip trace.
-Anything that does not fit (decay rounding to 0 or above D - 1, threshold over vth_bits, weight
-exponent out of range, bias over its mantissa and exponent) raises `InvalidModel` naming the node and
-the rule.
+Anything that does not fit a width of the target (decay rounding to 0 or above D - 1, threshold
+over vth_bits, weight exponent out of range, current over state_bits, bias over its mantissa and
+exponent, a Delay over delay_max) raises `ResourceExceeded` with the rule of drc.py, needed vs
+available; a value no width can hold (a negative threshold) raises `InvalidModel`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
 import scipy.sparse as sp
 
+from neurodeploy.backend import Rule
 from neurodeploy.errors import InvalidModel, UnsupportedNode
 from neurodeploy.ir.graph import Graph
 from neurodeploy.lowering import (Folder, Support, check, coefficients, current_first, error_stats, is_source,
@@ -45,6 +48,7 @@ from neurodeploy.lowering import (Folder, Support, check, coefficients, current_
 from neurodeploy.quant.fixed import relative_error, round_half_away, split_mantissa_exponent
 from neurodeploy.targets import Target
 
+from . import drc
 from .layout import EXCITATORY, INHIBITORY, MIXED
 
 ROLE = "compile"
@@ -105,6 +109,7 @@ def _unsupported(graph: Graph, name: str) -> Exception:
 
 def quantize(graph: Graph, target: Target, opts: dict) -> Net:
     check(graph, SUPPORT)
+    drc.delays(graph, target)
     fp = lambda k: int(target.v(f"fixed_point.{k}"))  # noqa: E731
     inputs = {n: tuple(graph.out_shape[n]) for n in graph.inputs}
     folder = Folder(graph, unsupported=_unsupported)
@@ -155,10 +160,14 @@ def _decay(frac: float, name: str, what: str, minus_one: bool, paper: bool, bits
     one = 1 << bits
     raw = int(frac * (one - 1)) if paper else int(round_half_away(frac * one)) - minus_one
     eff = (raw + minus_one) / one
-    if raw < 0 or raw > one - 1 or (frac > 0 and eff == 0):
+    if raw < 0:
+        raise InvalidModel(f"{what} decay {frac:.6g} per step is negative (the state would grow)", where=name)
+    if raw > one - 1 or (frac > 0 and eff == 0):
         rule = f"exceeds {one - 1}" if raw > one - 1 else "rounds to no decay"
-        raise InvalidModel(f"{what} decay {frac:.6g} per step {rule} in {bits} bits", where=name,
-                           hint=f"Loihi decays are ({one} - d)/{one} with 0 <= d <= {one - 1}; change tau or dt")
+        need = drc.bits(raw) if raw > one - 1 else \
+            math.ceil(math.log2(1 / frac + 1 if paper else (0.5 + minus_one) / frac))
+        drc.decay(name, need, bits, f"{what} decay {frac:.6g} per step {rule} in {bits} bits; Loihi decays are "
+                                    f"({one} - d)/{one} with 0 <= d <= {one - 1}; change tau or dt").raise_if_violated()
     return raw, abs(eff - frac) / frac if frac else float(eff != 0)
 
 
@@ -189,18 +198,24 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
     # current u from wrapping even if every source fires in one step (at steady state for CubaLIF).
     room = lambda num, den: float(np.where(den > 0, num / np.where(den > 0, den, 1), np.inf).min())  # noqa
     unit, u_max = float(1 << shift), float((1 << (fp("state_bits") - 1)) - 1)
-    vth = float((1 << (fp("vth_bits") - headroom)) - 1)
-    for w in w_model.values():
-        vth = min(vth, room((mant_max_w - 1) * 2.0**e_max * c["theta"], abs(w).max(axis=1).toarray().ravel()))
-    row_sum = sum((abs(w).sum(axis=1).A1 for w in w_model.values()), np.zeros(n))
-    vth = min(vth, room(u_max * c["theta"] * (1 - c["a_s"]) / unit, row_sum))
-    vth = min(vth, room(b_mant_max * 2.0**b_exp_max * c["theta"] / unit, np.abs(bias_v)))
-    vth = int(vth)
-    if vth < 1:
-        raise InvalidModel("weights or bias are too large relative to the threshold for "
-                           f"{fp('weight_mant_bits')}-bit mantissas with exponent <= {e_max}", where=name)
-    scale = vth * (1 << shift) / c["theta"]  # S_i: v units per model unit
     dv, dv_err, du, du_err = _decays(c, name, fp("decay_bits"), paper=False)
+    w_rows = [abs(w).max(axis=1).toarray().ravel() for w in w_model.values()]
+    w_peak = max((float((r / c["theta"]).max(initial=0)) for r in w_rows), default=0.0)
+    row_sum = sum((abs(w).sum(axis=1).A1 for w in w_model.values()), np.zeros(n))
+    # each room: the largest vth this need allows; the smallest binds, and below 1 its rule is violated
+    rooms = {"weights": (min((room((mant_max_w - 1) * 2.0**e_max * c["theta"], r) for r in w_rows), default=np.inf),
+                         drc.weight_exp(name, w_peak, mant_max_w - 1, e_max)),
+             "state": (room(u_max * c["theta"] * (1 - c["a_s"]) / unit, row_sum),
+                       drc.state(name, float((row_sum * unit / (c["theta"] * (1 - c["a_s"]))).max(initial=0)),
+                                 fp("state_bits"))),
+             "bias": (room(b_mant_max * 2.0**b_exp_max * c["theta"] / unit, np.abs(bias_v)),
+                      drc.bias_exp(name, float((np.abs(bias_v) * unit / c["theta"]).max(initial=0)), b_mant_max,
+                                   b_exp_max))}
+    vth = int(min([float((1 << (fp("vth_bits") - headroom)) - 1)] + [r for r, _ in rooms.values()]))
+    if vth < 1:
+        min(rooms.values(), key=lambda r: r[0])[1].raise_if_violated()
+        raise InvalidModel("no threshold mantissa fits the weights, current and bias", where=name)
+    scale = vth * (1 << shift) / c["theta"]  # S_i: v units per model unit
     groups = {}
     for src, w in w_model.items():
         w_a = scale_rows(w, scale / (1 << shift)).data  # a_in units
@@ -208,7 +223,7 @@ def _auto(name, graph, c, mats, bias, fp, headroom):
         half, e = split_mantissa_exponent(w_a / 2 if mixed else w_a, mant_max_w // 2 if mixed else mant_max_w,
                                           e_min, e_max)
         if half is None:
-            raise InvalidModel(f"weights from {src} need weight exponent {e} > {e_max}", where=name)
+            Rule("loihi.weight_exp", e, e_max, where=name, hint=f"weights from {src}").raise_if_violated()
         q = half * 2 if mixed else half
         qw = with_data(w, q)
         stats = error_stats(w_a, q * 2.0**e, np.array([2.0**-e]), len(q) - qw.nnz)
@@ -230,25 +245,28 @@ def _paper(name, graph, c, mats, bias, fp):
     theta = float(c["theta"][0])
     vth_bits, w_bits, shift = fp("vth_bits"), fp("weight_mant_bits"), fp("state_shift")
     vth = int(theta * ((1 << vth_bits) - 1)) >> (vth_bits - w_bits)
-    if vth >= 1 << vth_bits or vth < 1:
-        raise InvalidModel(f"threshold mantissa {vth} is outside 1..{(1 << vth_bits) - 1}", where=name)
+    drc.threshold(name, vth, vth_bits).raise_if_violated()
+    if vth < 1:
+        raise InvalidModel(f"threshold mantissa {vth} is outside 1..{(1 << vth_bits) - 1}", where=name,
+                           hint="the threshold is below the format's resolution; use -O mapping=auto")
     w_unit, s = float(1 << w_bits), float(1 << (w_bits + shift))
     dv, dv_err, du, du_err = _decays(c, name, fp("decay_bits"), paper=True)
     groups = {}
     for src, m in mats.items():
         w = scale_rows(m, c["w_gain"] * w_unit).data
         q = np.trunc(w).astype(np.int64)
-        if np.abs(q).max(initial=0) > w_unit - 1:
-            raise InvalidModel(f"weights from {src} reach {np.abs(q).max()} > {int(w_unit) - 1} with weight_exp 0",
-                               where=name, hint="use -O mapping=auto")
+        peak = int(np.abs(q).max(initial=0))
+        drc.mantissa("loihi.weight_mant", name, peak, w_bits, False,
+                        f"weights from {src} reach {peak} > {int(w_unit) - 1} with weight_exp 0; "
+                        "use -O mapping=auto").raise_if_violated()
         qw = with_data(m, q)
         groups[src] = (qw, 0, _sign_mode(q), relative_error(w, q), error_stats(w, q, np.array([1.0]),
                                                                                  len(q) - qw.nnz))
     b_v = (c["c"] + c["b_gain"] * bias) * w_unit
     b_mant = np.trunc(b_v).astype(np.int64)
-    if np.abs(b_mant).max(initial=0) > (1 << (fp("bias_mant_bits") - 1)) - 1:
-        raise InvalidModel(f"bias does not fit the {fp('bias_mant_bits')}-bit mantissa at bias_exp {shift}",
-                           where=name)
+    drc.mantissa("loihi.bias_mant", name, float(np.abs(b_mant).max(initial=0)), fp("bias_mant_bits"), True,
+                    f"bias does not fit the {fp('bias_mant_bits')}-bit mantissa at bias_exp {shift}; "
+                    "use -O mapping=auto").raise_if_violated()
     err = {"vth_error": relative_error([theta * s], [vth << shift]), "dv_error": dv_err, "du_error": du_err,
            "bias_error": relative_error(b_v, b_mant)}
     return Population(name, tuple(graph.out_shape[name]), du, dv, vth, b_mant,
