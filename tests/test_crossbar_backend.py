@@ -113,8 +113,8 @@ def test_other_bad_inputs(tmp_path):
         bk.compile(net(("LIF",), (4, 3)), "crossbar-rram", tmp_path / "b", options={"tiles": "3"})
     with pytest.raises(UsageError, match="unknown crossbar effect"):
         bk.compile(net(("LIF",), (4, 3)), "crossbar-rram", tmp_path / "c", options={"effects": "heat"})
-    with pytest.raises(UnsupportedNode, match="reset_timing"):
-        bk.compile(net(("LIF",), (4, 3), Semantics(reset_timing="next_step")), "crossbar-rram", tmp_path / "d")
+    with pytest.raises(UnsupportedNode, match="refractory"):
+        bk.compile(net(("LIF",), (4, 3), Semantics(refractory=2e-4)), "crossbar-rram", tmp_path / "d")
     with pytest.raises(UsageError, match="reservoir names nx"):
         bk.compile(net(("LIF",), (4, 3)), "crossbar-rram", tmp_path / "e", options={"reservoir": "nx"})
 
@@ -130,7 +130,7 @@ def layer_of(tmp_path, target, n_in, n_out, effects, seed=0):
     art = bk.compile(g, target, tmp_path / "a")
     spec, arrays = layout.read(Artifact(art.path))
     lay = spec["layers"][0]
-    return spec, arrays, lay, simulator.Layer(lay, arrays, spec, effects, 0.0, None)
+    return spec, arrays, lay, simulator.Layer(lay, arrays, spec, effects, 0.0, None, {})
 
 
 def test_engine_ir_drop_counts_follow_the_exact_circuit(tmp_path):
@@ -139,7 +139,7 @@ def test_engine_ir_drop_counts_follow_the_exact_circuit(tmp_path):
     step = (spec["device"]["g_max"] - spec["device"]["g_min"]) / (spec["device"]["levels"] - 1)
     x = (np.random.default_rng(3).random(120) < 0.6).astype(float)
     got = L.counts(x[None], {})[0]
-    ideal = simulator.Layer(lay, arrays, spec, (), 0.0, None).counts(x[None], {})[0]
+    ideal = simulator.Layer(lay, arrays, spec, (), 0.0, None, {}).counts(x[None], {})[0]
     exact = np.zeros(100)
     for a, b in lay["col_blocks"]:  # each tile column block: its own row drivers
         G = np.empty((120, 2 * (b - a)))
@@ -153,7 +153,7 @@ def test_engine_ir_drop_counts_follow_the_exact_circuit(tmp_path):
 
 def test_adc_codes_stay_in_range_and_round_to_its_step(tmp_path):
     spec, arrays, lay, L = layer_of(tmp_path, "crossbar-rram", 200, 30, ("adc",))
-    ideal = simulator.Layer(lay, arrays, spec, (), 0.0, None)
+    ideal = simulator.Layer(lay, arrays, spec, (), 0.0, None, {})
     x = (np.random.default_rng(4).random((50, 200)) < 0.5).astype(float)
     lsb = lay["adc_lsb"]
     err = L.counts(x, {}) * lsb - ideal.counts(x, {})

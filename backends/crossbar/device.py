@@ -56,10 +56,12 @@ def prog_sigma(g_target: np.ndarray, d: Device) -> np.ndarray:
     return c0 + c1 * x + c2 * x * x
 
 
-def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: int = 0) -> np.ndarray:
+def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: int = 0,
+            sigma: np.ndarray | None = None) -> np.ndarray:
     """Programmed conductances; `verify` write-verify iterations re-draw cells outside tolerance.
-    Draws in the targets' dtype (float32 for runs, float64 where exactness is tested)."""
-    sigma = prog_sigma(g_target, d)
+    Draws in the targets' dtype (float32 for runs, float64 where exactness is tested); `sigma` is
+    `prog_sigma(g_target)` when the caller keeps it across draws."""
+    sigma = prog_sigma(g_target, d) if sigma is None else sigma
     g = g_target + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype)
     for _ in range(verify):
         bad = np.abs(g - g_target) > d.verify_tolerance
@@ -90,9 +92,14 @@ def _clip_lin(x, p):
     return np.clip(slope * x + offset, lo, hi)
 
 
-def drift_exponents(g_target: np.ndarray, d: Device, rng: np.random.Generator) -> np.ndarray:
+def nu_stats(g_target: np.ndarray, d: Device) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread of each cell's drift exponent (they depend on the target only)."""
     lx = _log_rel(g_target, d)
-    mu, sigma = _clip_lin(lx, d.nu_mu), _clip_lin(lx, d.nu_sigma)
+    return _clip_lin(lx, d.nu_mu), _clip_lin(lx, d.nu_sigma)
+
+
+def drift_exponents(g_target: np.ndarray, d: Device, rng: np.random.Generator, stats=None) -> np.ndarray:
+    mu, sigma = nu_stats(g_target, d) if stats is None else stats
     return np.abs(mu + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype))
 
 

@@ -79,11 +79,12 @@ class Engine:
         if n < 1:
             raise UsageError(f"samples must be >= 1, got {samples!r}")
         outs = list(spec["outputs"].values())
-        ideal = simulate(spec, arrays, xs, T, B, outs, (), t, None)
+        cache = {}
+        ideal = simulate(spec, arrays, xs, T, B, outs, (), t, None, cache)
         draws = []
         for k in range(n):
             ss = np.random.SeedSequence(seed, spawn_key=(k,))
-            res = simulate(spec, arrays, xs, T, B, sorted(set(record) | set(outs)), eff, t, ss)
+            res = simulate(spec, arrays, xs, T, B, sorted(set(record) | set(outs)), eff, t, ss, cache)
             draws.append(res)
         summary = montecarlo.summarise(ideal, draws, outs, labels)
         first = draws[0]
@@ -112,30 +113,42 @@ def _record(spec, record):
     return names
 
 
+class Targets:
+    """What every draw of one layer starts from: the target conductances with a pair on two adjacent
+    columns, and the per-cell statistics that depend on the target only (kept across draws)."""
+
+    def __init__(self, gp, gn, dtype, d: dv.Device):
+        self.G = np.empty((gp.shape[0], 2 * gp.shape[1]), dtype)
+        self.G[:, 0::2], self.G[:, 1::2] = gp, gn
+        self.sigma = dv.prog_sigma(self.G, d)
+        self.nu = dv.nu_stats(self.G, d)
+        self.nnz_row = (gp != gn).sum(1)
+
+
 class Layer:
     """One neuron layer's devices for one draw: conductances per row block, ready to read."""
 
-    def __init__(self, lay, arrays, spec, eff, t, rng):
+    def __init__(self, lay, arrays, spec, eff, t, rng, cache: dict):
         d = dv.Device.from_dict(spec["device"])
         c = spec["circuit"]
         name = lay["name"]
         # Ideal devices read in float64 (counts exact to the level); device draws in float32, whose
         # rounding (1e-7 relative) is far below any device effect.
         self.dtype = np.float32 if set(eff) & set(RANDOM + ("ir_drop",)) else np.float64
-        gp, gn = arrays[f"{name}.gp"], arrays[f"{name}.gn"]
-        n = lay["size"]
-        G = np.empty((gp.shape[0], 2 * n), self.dtype)
-        G[:, 0::2], G[:, 1::2] = gp, gn              # a pair sits on two adjacent columns
+        key = (name, np.dtype(self.dtype).name)
+        if key not in cache:
+            cache[key] = Targets(arrays[f"{name}.gp"], arrays[f"{name}.gn"], self.dtype, d)
+        tg = cache[key]
+        G, n = tg.G, lay["size"]
         self.faults = 0
         if rng is not None and any(e in eff for e in RANDOM):
-            target = G
             if "programming" in eff and not lay["reservoir"]:  # a reservoir's draw is its weights
-                G = dv.program(target, d, rng, int(spec["verify"]))
+                G = dv.program(tg.G, d, rng, int(spec["verify"]), sigma=tg.sigma)
             if "faults" in eff:
                 G, code = dv.stuck(G, d, rng)
                 self.faults = int(np.count_nonzero(code))
             if "drift" in eff or "read_noise" in eff:
-                nu = dv.drift_exponents(target, d, rng)
+                nu = dv.drift_exponents(tg.G, d, rng, stats=tg.nu)
                 g_drift = dv.drift(G, nu, t, d) if "drift" in eff else G
                 G = dv.read_noise(G, g_drift, t, d, rng) if "read_noise" in eff else g_drift
         self.rng = rng if "read_noise" in eff else None
@@ -157,8 +170,7 @@ class Layer:
             else:
                 self.blocks.append((r0, r1, g, None))
         self.n_col_tiles = len(lay["col_blocks"])
-        nz = (gp != gn)
-        self.nnz_row = nz.sum(1)
+        self.nnz_row = tg.nnz_row
 
     def counts(self, x: np.ndarray, counters: dict) -> np.ndarray:
         """Summed ADC counts (N, n) for inputs x (N, rows)."""
@@ -195,11 +207,13 @@ class Layer:
         return total
 
 
-def simulate(spec, arrays, xs, T, B, record, eff, t, seedseq) -> Result:
-    """One draw (seedseq None: the ideal devices) over T steps."""
+def simulate(spec, arrays, xs, T, B, record, eff, t, seedseq, cache: dict | None = None) -> Result:
+    """One draw (seedseq None: the ideal devices) over T steps; `cache` keeps each layer's
+    `Targets` across the draws of a Monte Carlo."""
+    cache = {} if cache is None else cache
     t_start = time.perf_counter()
     rng = None if seedseq is None else np.random.Generator(np.random.SFC64(seedseq))
-    layers = [Layer(lay, arrays, spec, eff, t, rng) for lay in spec["layers"]]
+    layers = [Layer(lay, arrays, spec, eff, t, rng, cache) for lay in spec["layers"]]
     bits, reset = spec["bits"], spec["reset"]
     periph = {lay["name"]: Periphery(lay, arrays, bits, reset, B, "adc" in eff) for lay in spec["layers"]}
     per_layer = {lay["name"]: {} for lay in spec["layers"]}
