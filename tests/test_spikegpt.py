@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nir
 import numpy as np
 import pytest
 import torch
 
 from neurodeploy import backend as bk
 from neurodeploy import ir
-from neurodeploy.host import EMULATED, HOST, NATIVE, partition
+from neurodeploy.artifact import Artifact
+from neurodeploy.errors import ResourceExceeded, UnsupportedNode
+from neurodeploy.host import EMULATED, HOST, NATIVE, Runner, compile_pipeline, partition
 from neurodeploy.sim.reference import simulate
 
 from test_egru_lm import load
@@ -24,9 +27,13 @@ SpikeGPT = load(EX / "spikegpt" / "model.py", "spikegpt_model").SpikeGPT
 MB = 1 << 20
 
 
+def graph_():
+    return ir.load(EX / "spikegpt" / "model.nir")
+
+
 @pytest.fixture(scope="module")
 def graph():
-    return ir.load(EX / "spikegpt" / "model.nir")
+    return graph_()
 
 
 def torch_model():
@@ -56,14 +63,30 @@ def test_exported_nir_equals_the_torch_model(graph):
 
 
 def test_split_per_target(graph):
+    """SpiNNaker 2's cores run whole blocks (norms, time/channel mix, LIFs, residual adds); Loihi 2
+    only the spiking parts; embedding and head stay on the host for both."""
     s2 = partition(graph, bk.get("spinnaker2"), "spinnaker2")
     where = {n: p.where for n, p in s2.placement.items()}
-    assert where["b0.att"] == where["b1.ffn"] == where["emb"] == where["ln_out"] == HOST
-    # the LIFs read time/channel-mix values from the host: the spike-only rule keeps them there too
-    assert where["b0.lif1"] == HOST and "spikes only" in s2.placement["b0.lif1"].why
+    assert where["b0.att"] == where["b1.ffn"] == where["ln0"] == where["ln_out"] == EMULATED
+    assert where["b0.lif1"] == where["b1.res2"] == NATIVE
+    assert where["emb"] == where["head"] == HOST and [s.side for s in s2.segments] == ["host", "chip", "host"]
     lo = partition(graph, bk.get("loihi"), "loihi2")
     assert lo.placement["b0.lif1"].where == NATIVE and lo.placement["b0.att"].where == HOST
     assert EMULATED not in {p.where for p in lo.placement.values()}
+
+
+def test_blocks_on_spinnaker2_cores_equal_the_float_model(tmp_path):
+    """Host ONNX (float32) + the cores kernel (FP32) against the float64 reference, 40 tokens."""
+    compile_pipeline(graph_(), "spinnaker2", tmp_path / "p", options={"tick": "2e-3", "steps": "40"})
+    r = Runner(tmp_path / "p")
+    _, valid = corpus.load()
+    tok = valid[:40, None, None].astype(float)
+    got = r.run(tok)["logits"]
+    want = simulate(graph_(), tok, record=["head"]).extra["outputs"]["head"]
+    np.testing.assert_allclose(got, want, atol=1e-3 * np.abs(want).max())
+    chip = r.parts[1].result
+    assert chip.extra["units_used"]["pe"] > 10 and chip.counters["s2_core_cycles"] > 0
+    assert chip.counters["spikes"] > 0 and r.crossed.values > 0
 
 
 def test_ops_are_mostly_macs(graph):
@@ -79,3 +102,33 @@ def test_greedy_generation_deployed_matches_float_for_64_tokens(tmp_path):
     g = r["generation"]
     assert g["mismatches"] == 0, (g["float"], g["deployed"])
     assert r["valid_ppl_deployed"] == pytest.approx(r["valid_ppl_float"], rel=1e-3)
+
+
+def small_block(extra=None):
+    from neurodeploy.ir import dialect
+
+    rng = np.random.default_rng(2)
+    d = 8
+    nodes = {"x": nir.Input(input_type={"input": np.array([d])}),
+             "ln": dialect.LayerNorm(weight=np.ones(d), bias=np.zeros(d)),
+             "ffn": dialect.RWKVChannelMix(mu_k=rng.uniform(0, 1, d), mu_r=rng.uniform(0, 1, d),
+                                           W_k=rng.normal(0, 1, (16, d)), W_v=rng.normal(0, 1, (d, 16)),
+                                           W_r=rng.normal(0, 1, (d, d))),
+             "y": nir.Output(output_type={"output": np.array([d])})}
+    edges = [("x", "ln"), ("ln", "ffn"), ("ffn", "y")]
+    if extra:
+        nodes["c"] = extra
+        edges = [("x", "ln"), ("ln", "c"), ("c", "ffn"), ("ffn", "y")]
+    return ir.normalize(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+
+
+def test_cores_rules_and_unsupported_nodes_are_named(tmp_path):
+    g = small_block()
+    with pytest.raises(ResourceExceeded, match="cycles per token"):
+        bk.compile(g, "spinnaker2", tmp_path / "a", options={"tick": "1e-6"})
+    bad = small_block(nir.Threshold(threshold=np.zeros(8)))
+    with pytest.raises(UnsupportedNode, match="c: Threshold has no kernel on SpiNNaker 2's cores"):
+        bk.compile(bad, "spinnaker2", tmp_path / "b")
+    a = bk.compile(g, "spinnaker2", tmp_path / "c")
+    q = bk.get("spinnaker2").quantized_graph(Artifact(a.path))
+    np.testing.assert_array_equal(q.nodes["ffn"].W_k, g.nodes["ffn"].W_k.astype(np.float32))

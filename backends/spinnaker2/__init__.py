@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from neurodeploy.backend import Backend, Plan
 
-from . import egru, egru_kernel, lower, simulator
+from . import cores, cores_kernel, egru, egru_kernel, lower, simulator
 from .quantized import quantized_graph
 from .report import report as _report
 
@@ -23,24 +23,33 @@ ROLE = "backend"
 
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
-    engines = {"sim": egru_kernel.EGRUEngine(simulator.ENGINE)}
+    engines = {"sim": egru_kernel.EGRUEngine(simulator.ENGINE, cores_kernel.run)}
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
-    emulated_ops = ("EGRU",)  # on the Arm cores: egru.py (compile), egru_kernel.py (simulate)
+    emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix")  # on the Arm cores: egru.py / egru_kernel.py,
+    # cores.py / cores_kernel.py (whole blocks)
 
     def plan(self, graph, target, options) -> Plan:
-        m = (egru.plan if egru.handles(graph) else lower.map_network)(graph, target, options)
+        way = egru.plan if egru.handles(graph) else cores.plan if cores.handles(graph) else lower.map_network
+        m = way(graph, target, options)
         return Plan(graph, target, options, m.rules, m)
 
     def write(self, plan: Plan, out) -> dict:
-        if isinstance(plan.decisions, egru.Mapping):
-            return egru.write(plan.decisions, plan.target, out)
+        if isinstance(plan.decisions, (egru.Mapping, cores.Mapping)):
+            module = egru if isinstance(plan.decisions, egru.Mapping) else cores
+            return module.write(plan.decisions, plan.target, out)
         return lower.write_artifact(plan.decisions, plan.graph, plan.target, out)
 
     def report(self, artifact):
-        return (egru.report if artifact.manifest["spinnaker2"].get("egru") else _report)(artifact)
+        return _kind(artifact, egru.report, cores.report, _report)(artifact)
 
     def quantized_graph(self, artifact):
-        return (egru.quantized_graph if artifact.manifest["spinnaker2"].get("egru") else quantized_graph)(artifact)
+        return _kind(artifact, egru.quantized_graph, cores.quantized_graph, quantized_graph)(artifact)
+
+
+def _kind(artifact, for_egru, for_cores, for_populations):
+    """The function for this artifact's kind: EGRU layers, blocks on the cores, or populations."""
+    info = artifact.manifest["spinnaker2"]
+    return for_egru if info.get("egru") else for_cores if info.get("cores") else for_populations
 
 
 BACKEND = SpiNNaker2Backend()

@@ -136,7 +136,7 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
     counters = {"synaptic_events": tot["column_updates"], "macs": tot["column_updates"], "spikes": tot["events"],
                 "packets": tot["packets"] + tot["host_packets"], "hops": tot["hops"] + tot["host_hops"],
                 "cycles": float(cycles.sum()), "ticks": T, "egru_unit_updates": units * T * B,
-                "s2_overhead_cycles": float(tot["overhead_cycles"]), "s2_egru_cycles": float(tot["egru_cycles"])}
+                "s2_overhead_cycles": float(tot["overhead_cycles"]), "s2_core_cycles": float(tot["egru_cycles"])}
     per_unit = {f"qpe({pe.qpe[0]},{pe.qpe[1]})/pe{spec['pes'][k]['pe']}": {"cycles": float(cycles[:, k].sum())}
                 for k, pe in enumerate(pes)}
     worst = cycles.max(axis=1) / B
@@ -149,15 +149,18 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
 
 
 class EGRUEngine:
-    """The ``sim`` engine of an artifact holding EGRU layers; other artifacts go to `base`."""
+    """The ``sim`` engine: EGRU layers here, blocks on the cores by `cores`, populations by `base`."""
 
     name = "sim"
     options: tuple[str, ...] = ()
 
-    def __init__(self, base):
-        self.base = base
+    def __init__(self, base, cores):
+        self.base, self.cores = base, cores
 
     def run(self, artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
-        if artifact.manifest["spinnaker2"].get("egru"):
+        info = artifact.manifest["spinnaker2"]
+        if info.get("egru"):
             return run(artifact, inputs, steps=steps, record=record)
+        if info.get("cores"):
+            return self.cores(artifact, inputs, steps=steps, record=record)
         return self.base.run(artifact, inputs, steps=steps, record=record)

@@ -79,6 +79,16 @@ def op_split(graph, tokens: np.ndarray) -> dict:
                     "relu^2): MACs; only the binary embedding lookup and the spike residual adds are ACs"}
 
 
+def _chip_summary(runner: Runner) -> dict:
+    res = [p.result for p in runner.parts if getattr(p, "result", None) is not None]
+    if not res:
+        return {}
+    r = res[0]
+    return {"pes": r.extra["units_used"]["pe"], "compute_time_per_token_s": r.extra.get("compute_time_per_token_s"),
+            "macs_per_token": r.counters.get("macs", 0) / r.extra["steps"],
+            "acs_per_token": (r.counters.get("synaptic_events", 0) - r.counters.get("macs", 0)) / r.extra["steps"]}
+
+
 def main(target: str = "spinnaker2", gen: int = 64, out: Path | None = None, chars: int = 300) -> dict:
     out = Path(out or tempfile.mkdtemp(prefix="spikegpt_"))
     out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +99,9 @@ def main(target: str = "spinnaker2", gen: int = 64, out: Path | None = None, cha
         s = partition(graph, backend, tt.name)
         splits[t] = {"counts": s.counts(), "placement": {n: [p.where, p.why] for n, p in s.placement.items()},
                      "chip_segments": [list(c.nodes) for c in s.chip_segments]}
-    compile_pipeline(graph, target, out / "pipeline", overwrite=True)
+    # a token's two blocks need ~0.29 M cycles on the cores: a 2 ms tick at 150 MHz (see --report)
+    options = {"tick": "2e-3", "steps": str(chars + len(PROMPT) + gen)} if target == "spinnaker2" else None
+    compile_pipeline(graph, target, out / "pipeline", options=options, overwrite=True)
     runner = Runner(out / "pipeline")
     prompt = list(corpus.encode(PROMPT))
     want = greedy_float(graph, prompt, gen)
@@ -107,6 +119,7 @@ def main(target: str = "spinnaker2", gen: int = 64, out: Path | None = None, cha
            "valid_ppl_deployed": perplexity(dep, text),
            "ops_per_token": op_split(graph, text),
            "energy_per_token_J": {k: e[k].point for k in ("chip", "host", "total")},
+           "chip": _chip_summary(runner),
            "host_macs_per_token": e["host_counters"]["macs"], "claim": CLAIM,
            "trained": json.loads((HERE / "train.json").read_text())["valid_ppl"]}
     (HERE / "results.json").write_text(json.dumps(res, indent=1))
