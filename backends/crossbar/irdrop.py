@@ -68,21 +68,22 @@ class Fast:
     def __init__(self, G: np.ndarray, r_row: float, r_col: float, col_starts=(0,)):
         G = np.asarray(G)
         R, C = G.shape
-        bounds = list(col_starts) + [C]
+        k = np.arange(1, C + 1, dtype=G.dtype)
+        P = np.cumsum(G * k, axis=1)                            # sum_{n<=j} G_in (n+1), whole row
+        Q = np.cumsum(G, axis=1)
         S = np.empty_like(G)
+        bounds = list(col_starts) + [C]
         for a, b in zip(bounds[:-1], bounds[1:]):  # the row drop sees only its own tile's cells
-            g = G[:, a:b]
-            k = np.arange(1, b - a + 1, dtype=G.dtype)
-            below = np.cumsum(g * k, axis=1)                    # sum_{n<=j} G_in (n+1)
-            above = g.sum(1, keepdims=True) - np.cumsum(g, axis=1)
-            S[:, a:b] = below + k * above
-        w = (R - np.arange(R, dtype=G.dtype))[:, None]                                              # segments from row m to the ADC
+            Pa = P[:, a - 1:a] if a else 0
+            Qa = Q[:, a - 1:a] if a else 0
+            below = (P[:, a:b] - Pa) - a * (Q[:, a:b] - Qa)     # sum_{a<=n<=j} G_in (n-a+1)
+            S[:, a:b] = below + k[:b - a] * (Q[:, b - 1:b] - Q[:, a:b])
+        w = (R - np.arange(R, dtype=G.dtype))[:, None]          # segments from row m to the ADC
         upto = np.cumsum(G, axis=0)                             # sum_{i<=m} G_ij
         after = np.cumsum((G * w)[::-1], axis=0)[::-1] - G * w  # sum_{i>m} (R-i) G_ij
-        T = w * upto + after
         diag = G * G * w
         self.K1 = r_row * G * S + r_col * diag
-        self.K2 = r_col * (G * T - diag)
+        self.K2 = r_col * (G * (w * upto + after) - diag)
         self.rows = R
 
     def currents(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:

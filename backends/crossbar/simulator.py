@@ -23,6 +23,7 @@ returned are draw 0's.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from types import SimpleNamespace
 
 import numpy as np
@@ -120,9 +121,16 @@ class Targets:
     def __init__(self, gp, gn, dtype, d: dv.Device):
         self.G = np.empty((gp.shape[0], 2 * gp.shape[1]), dtype)
         self.G[:, 0::2], self.G[:, 1::2] = gp, gn
-        self.sigma = dv.prog_sigma(self.G, d)
-        self.nu = dv.nu_stats(self.G, d)
+        self.d = d
         self.nnz_row = (gp != gn).sum(1)
+
+    @cached_property
+    def sigma(self) -> np.ndarray:
+        return dv.prog_sigma(self.G, self.d)
+
+    @cached_property
+    def nu(self) -> tuple[np.ndarray, np.ndarray]:
+        return dv.nu_stats(self.G, self.d)
 
 
 class Layer:
@@ -166,7 +174,9 @@ class Layer:
             g = G[r0:r1]
             if "ir_drop" in eff:
                 f = Fast(g, c["r_row"], c["r_col"], col_starts)
-                self.blocks.append((r0, r1, np.hstack([g, f.K1, f.K2]), r1 - r0))
+                M = np.empty((r1 - r0, 3 * self.cols), self.dtype)
+                M[:, :self.cols], M[:, self.cols:2 * self.cols], M[:, 2 * self.cols:] = g, f.K1, f.K2
+                self.blocks.append((r0, r1, M, r1 - r0))
             else:
                 self.blocks.append((r0, r1, g, None))
         self.n_col_tiles = len(lay["col_blocks"])
@@ -197,7 +207,9 @@ class Layer:
                 sig = self.read_sigma * np.sqrt((xb * xb).sum(1))[:, None]
                 cur = cur + sig * self.rng.standard_normal(cur.shape)
             if self.adc:
-                code = np.clip(np.rint(cur / self.lsb), 0, self.code_max).astype(np.int64)
+                code = np.rint(cur / self.lsb)
+                np.clip(code, 0, self.code_max, out=code)
+                code = code.astype(np.int64)
                 total += code[:, 0::2] - code[:, 1::2]
             else:
                 total += np.rint((cur[:, 0::2] - cur[:, 1::2]) / self.step).astype(np.int64)
