@@ -221,3 +221,15 @@ def test_cli_runs_a_monte_carlo(tmp_path):
     bad = subprocess.run(py + ["run", str(tmp_path / "a"), "--input", str(tmp_path / "x.npy"), "--drift-time", "-5",
                                "--out", str(tmp_path / "p.npz")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "drift-time" in bad.stderr and "-5" in bad.stderr
+
+
+def test_read_noise_on_every_read_has_the_stated_spread(tmp_path):
+    """Per read, each selected cell adds N(0, (0.005 g_max)^2) (crossbar-rram: 0.05 uS per cell,
+    level step 0.6 uS); a pair's count over n rows then has variance 2 n (0.05/0.6)^2 + 1/12 (the
+    ADC's rounding to a level)."""
+    spec, arrays, lay, _ = layer_of(tmp_path, "crossbar-rram", 100, 20, ())
+    L = simulator.Layer(lay, arrays, spec, ("read_noise",), 0.0, np.random.default_rng(0), {})
+    x = np.ones((4000, 100))
+    counts = L.counts(x, {})
+    expect = 2 * 100 * (0.05 / 0.6) ** 2 + 1 / 12
+    assert counts.var(0).mean() == pytest.approx(expect, rel=0.05)
