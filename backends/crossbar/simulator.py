@@ -174,7 +174,7 @@ class Layer:
             g = G[r0:r1]
             if "ir_drop" in eff:
                 f = Fast(g, c["r_row"], c["r_col"], col_starts)
-                M = np.empty((r1 - r0, 3 * self.cols), self.dtype)
+                M = np.empty((r1 - r0, self.cols + 2 * self.cols), self.dtype)  # [G | K1 | K2]
                 M[:, :self.cols], M[:, self.cols:2 * self.cols], M[:, 2 * self.cols:] = g, f.K1, f.K2
                 self.blocks.append((r0, r1, M, r1 - r0))
             else:
