@@ -147,3 +147,17 @@ def test_cli_compiles_and_runs_a_split_model(tmp_path, capsys):
     # without input=real the graph fits the chip: a plain artifact, as before
     assert main(["compile", str(tmp_path / "m.nir"), "--target", "spinnaker2", "-o", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "manifest.json").is_file()
+
+
+def test_runner_checks_inputs_and_takes_a_batch(tmp_path):
+    g = snn()
+    compile_pipeline(g, "spinnaker2", tmp_path / "p", real_input=True, dtype=np.float64,
+                     options={"weight_scaling": "none"})
+    r = Runner(tmp_path / "p")
+    with pytest.raises(UsageError, match="in: input has shape"):
+        r.run(np.zeros((5, 1, 7)))
+    with pytest.raises(UsageError, match="no model input named nope"):
+        r.run({"nope": np.zeros((5, 6))})
+    x = rng.normal(0, 60, (20, 3, 6))
+    np.testing.assert_array_equal(r.run(x)["out"], simulate(g, x).spikes["out"])
+    assert r.batch == 3

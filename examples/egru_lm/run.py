@@ -94,7 +94,7 @@ def main(chars: int = 1000, out: Path | None = None, gen: int = 64, prompt: str 
         "weight_sparsity_core": trained["weight_sparsity_core"],
         "pes": chip.extra["units_used"]["pe"],
         "compute_time_per_token_s": chip.extra["compute_time_per_token_s"],
-        "tick_s": runner.m and json.loads((out / "pipeline" / "chip_1" / "egru.json").read_text())["tick"],
+        "tick_s": chip.sim_time_s / chars,
         "latency_ticks": chip.extra["latency_ticks"],
         "overruns": chip.extra["overruns"],
         "energy_per_token_J": {k: e[k].point for k in ("chip", "host", "total")},

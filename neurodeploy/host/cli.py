@@ -54,9 +54,8 @@ def compile_split(graph, target, out_dir, options: dict, real: bool, *, overwrit
 
 def run_split(path, x: np.ndarray, engine: str | None) -> Result:
     """Run a pipeline directory over the input sequence (T, [B,] *shape)."""
-    r = Runner(path, batch=1 if x.ndim < 3 else x.shape[1], engine=engine)
-    xs = x if x.ndim >= 3 else x[:, None]
-    outs = r.run(xs)
+    r = Runner(path, engine=engine)
+    outs = r.run(x)
     c = r.crossed
     return Result(extra={"outputs": outs, "engine": f"host+{engine or 'sim'}",
                          "crossing": {"spikes": c.spikes, "values": c.values, "per_edge": c.per_edge}})

@@ -31,6 +31,7 @@ from .. import backend as bk
 from .. import ir
 from ..errors import TargetError, UnsupportedNode, UsageError
 from ..ir.graph import Graph
+from ..sim.inputs import as_batched
 from .placement import Segment, Split, partition
 
 FORMAT, VERSION = "neurodeploy-pipeline", 1
@@ -109,6 +110,7 @@ def compile_pipeline(graph: Graph, target: str, out_dir: str | Path, *, options:
         ir.write(tmp / "model.nir", graph)
         manifest = {"format": FORMAT, "version": VERSION, "target": t.name, "backend": t.backend,
                     "dtype": np.dtype(dtype).name, "inputs": graph.inputs, "outputs": graph.outputs,
+                    "input_shapes": {n: list(graph.out_shape[n]) for n in graph.inputs},
                     "placement": {n: [p.where, p.why] for n, p in split.placement.items()},
                     "crossings": [[c.src, c.dst, c.kind, c.width] for c in split.crossings],
                     "segments": segs, "files": files}
@@ -227,8 +229,11 @@ class Runner:
 
     load = classmethod(lambda cls, path, **kw: cls(path, **kw))
 
-    def reset(self):
+    def reset(self, batch: int | None = None):
+        """Back to the initial state (for `batch` samples from now on, if given)."""
+        self.batch = batch or self.batch
         for p in self.parts:
+            p.batch = self.batch
             p.reset()
         self.prev: dict[str, np.ndarray] = {}
         self.crossed = Crossed()
@@ -239,9 +244,19 @@ class Runner:
             setattr(self.crossed, kind, getattr(self.crossed, kind) + nz)
             self.crossed.per_edge[f"{src}->{dst}"] = self.crossed.per_edge.get(f"{src}->{dst}", 0) + nz
 
+    def _sequence(self, inputs) -> dict:
+        """Input name -> (T, B, *shape), checked like every simulator's input."""
+        xs = inputs if isinstance(inputs, dict) else {self.m["inputs"][0]: inputs}
+        unknown = sorted(set(xs) - set(self.m["inputs"]))
+        if unknown:
+            raise UsageError(f"no model input named {', '.join(unknown)}", hint=f"inputs: {', '.join(self.m['inputs'])}")
+        return {n: as_batched(xs[n], self.m["input_shapes"][n], where=n) for n in self.m["inputs"]}
+
     def step(self, inputs) -> dict:
         """One step: `inputs` (B, *shape) for a one-input model, or a dict input -> array."""
-        values = dict(inputs) if isinstance(inputs, dict) else {self.m["inputs"][0]: np.asarray(inputs)}
+        values = {k: v[0] for k, v in self._sequence(
+            {k: np.asarray(v)[None] for k, v in inputs.items()} if isinstance(inputs, dict)
+            else np.asarray(inputs)[None]).items()}
         for part in self.parts:
             if isinstance(part, _Host):
                 prev = {s: self.prev.get(s, np.zeros_like(values.get(s, 0.0))) for s in part.entry["in_prev"]}
@@ -257,8 +272,10 @@ class Runner:
         """A whole sequence (T, B, *shape); returns output -> (T, B, *shape). Without feedback
         across the boundary each segment runs over the whole sequence in turn (a chip engine once);
         otherwise step by step."""
-        xs = dict(inputs) if isinstance(inputs, dict) else {self.m["inputs"][0]: np.asarray(inputs)}
-        T = len(next(iter(xs.values())))
+        xs = self._sequence(inputs)
+        T, B = next(iter(xs.values())).shape[:2]
+        if B != self.batch:
+            self.reset(B)  # a different batch starts from the initial state
         if any(isinstance(p, _Host) and p.entry["in_prev"] for p in self.parts):
             outs = [self.step({k: v[t] for k, v in xs.items()}) for t in range(T)]
             return {o: np.stack([y[o] for y in outs]) for o in self.m["outputs"]}
