@@ -34,3 +34,26 @@ def stdp_trajectory(sim, pre_times, post_times, steps=30, delay=1.0, tau=3.0, a_
         spikes[k[k < steps], int(st.annotations["source_index"])] = True
     sim.end()
     return {"w": np.array(w), "post_spikes": spikes}
+
+
+def responses(sim, weights=(2.0, 6.0, 9.0, -6.0), steps=20, cm=0.27, tau_m=3.0, times=(2.0, 3.0, 9.0)):
+    """One source spiking at `times` drives one cell per weight (negative = inhibitory magnitude
+    through receptor 'inhibitory'); returns the cells' spikes and v."""
+    sim.setup(timestep=1.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=list(times)), label="src")
+    cells = sim.Population(len(weights), sim.IF_curr_exp(**dict(CELL, cm=cm, tau_m=tau_m)), label="cells")
+    cells.set(v=-60.0)
+    for k, w in enumerate(weights):
+        sim.Projection(src, sim.PopulationView(cells, [k]), sim.AllToAllConnector(),
+                       sim.StaticSynapse(weight=abs(w), delay=1.0),
+                       receptor_type="inhibitory" if w < 0 else "excitatory")
+    cells.record(["spikes", "v"])
+    sim.run(float(steps))
+    seg = cells.get_data().segments[0]
+    spikes = np.zeros((steps, len(weights)), bool)
+    for st in seg.spiketrains:
+        k = np.rint(np.asarray(st.rescale("ms").magnitude)).astype(int)
+        spikes[k[k < steps], int(st.annotations["source_index"])] = True
+    v = np.asarray(seg.filter(name="v")[0].rescale("mV").magnitude)
+    sim.end()
+    return {"spikes": spikes, "v": v}

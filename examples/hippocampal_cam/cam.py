@@ -18,6 +18,8 @@ from sPyMem.CA3_content_addressable.CA3_content_addressable import Memory
 
 OUTPUT = {"cm": 0.27, "i_offset": 0.0, "tau_m": 3.0, "tau_refrac": 1.0, "tau_syn_E": 0.3, "tau_syn_I": 0.3,
           "v_reset": -60.0, "v_rest": -60.0, "v_thresh": -57.5}
+LAYERS = ("CA3cueCueRecallLayer", "CA3cueContRecallLayer", "CA3contCueRecallLayer", "CA3contContRecallLayer",
+          "CA3contCondLayer", "CA3contCondIntLayer", "CA3mergeCueLayer", "CA3mergeContLayer")
 LEARN_SPIKES = 3  # consecutive ms of a learning operation
 
 
@@ -84,14 +86,13 @@ def run(sim, protocol, setup=None, **memory_kw):
     mem = Memory(cue, cont, sim, **memory_kw)
     mem.connect_in(inp)
     mem.connect_out(out)
-    out.record("spikes")
+    layers = {name: getattr(mem, name) for name in LAYERS}
+    for pop in [out, *layers.values()]:
+        pop.record("spikes")
     sim.run(protocol["duration"])
     steps = int(round(protocol["duration"]))
-    spikes = np.zeros((steps, cue + cont), bool)
-    for st in out.get_data("spikes").segments[0].spiketrains:
-        k = np.rint(np.asarray(st.rescale("ms").magnitude)).astype(int)
-        spikes[k[k < steps], int(st.annotations["source_index"])] = True
-    w = {"cue_cont": np.nan_to_num(mem.CA3cueCueRecallL_CA3contCueRecallL_conn.get("weight", format="array")),
+    spikes = _raster(out, steps)
+    w = {**{name: _raster(pop, steps) for name, pop in layers.items()},"cue_cont": np.nan_to_num(mem.CA3cueCueRecallL_CA3contCueRecallL_conn.get("weight", format="array")),
          "cont_cue": np.nan_to_num(mem.CA3contContRecallL_CA3cueContRecallL_conn.get("weight", format="array"))}
     sim.end()
     return dict(spikes=spikes, **w)
@@ -101,6 +102,15 @@ def recalled(spikes, protocol):
     """Per operation, the output bits that spiked in its window, as a (n_ops, n) 0/1 array."""
     t0 = [op[1] for op in protocol["ops"]] + [int(protocol["duration"])]
     return np.array([spikes[a:b].any(axis=0) for a, b in zip(t0[:-1], t0[1:])], int)
+
+
+def _raster(pop, steps):
+    """A population's recorded spikes as a (steps, size) bool array, from its Neo block."""
+    spikes = np.zeros((steps, pop.size), bool)
+    for st in pop.get_data("spikes").segments[0].spiketrains:
+        k = np.rint(np.asarray(st.rescale("ms").magnitude)).astype(int)
+        spikes[k[k < steps], int(st.annotations["source_index"])] = True
+    return spikes
 
 
 def _bits(n, on):

@@ -2,20 +2,24 @@
 reference simulator runs.
 
 Mapping (PyNN units ms, mV, nA, nF -> NIR seconds; voltages stay mV, currents nA, R in MΩ):
-- ``IF_curr_exp`` -> ``CubaLIF``: tau_mem = tau_m, r = tau_m/cm, tau_syn = tau_syn_E (= tau_syn_I:
-  one synaptic current per neuron), w_in = tau_syn/dt so that a spike through weight w delivers
-  PyNN's charge w·tau_syn (NIR holds the input over one step; PyNN adds w to the current);
-  voltages are relative to v_rest (NIR state starts at 0), so v_leak = r·i_offset and the
-  initial voltage must be v_rest (the graph metadata ``pynn.v_rest`` gives the offset back).
+- ``IF_curr_exp`` -> three nodes, the exact discrete form of PyNN's model (pyNN.brian2, NEST):
+  ``<label>.isyn`` an ``LI`` with tau = tau_syn, r = 1/(1 - e^(-dt/tau_syn)) (so I' = e^(-dt/tau_syn) I
+  + sum of w·s: an arriving spike adds its weight to the current, as PyNN does); ``<label>.lag`` a
+  one-step ``Delay`` (the current added at the end of step t acts on v from step t+1); ``<label>``
+  an ``LIF`` with tau = tau_m, r = R·q/(1 - e^(-dt/tau_m)), R = tau_m/cm, q the charge a unit
+  current step leaves on v in one step (``neurodeploy.sim.neurons``: the exact CubaLIF's q).
+  Voltages are relative to v_rest (NIR state starts at 0): v_leak = R·i_offset and the initial
+  voltage must be v_rest (graph metadata ``pynn.v_rest`` gives the offset back). A ``CubaLIF``
+  holds its input over the step instead, which delivers the same charge on a different time course.
 - spike sources -> ``Input`` nodes; every neuron population also gets an ``Output``.
 - a projection -> per (pre population, post population, delay): ``Delay`` (the PyNN delay in s,
   shared per pre population and delay) -> ``Linear`` (post x pre; inhibitory weights negative,
-  whatever sign the script gave: the sPyNNaker dialect uses magnitudes) -> the post ``CubaLIF``.
+  whatever sign the script gave: the sPyNNaker dialect uses magnitudes) -> ``<post>.isyn``.
 - ``STDPMechanism(SpikePairRule, AdditiveWeightDependence)`` -> the dialect ``STDP`` node on that
-  ``Linear``, a± = w_max·A± (PyNN's additive rule).
+  ``Linear``, a± = w_max·A± (PyNN's additive rule); its pre signal is the spike's arrival.
 Semantics: dt = timestep, reset to v_reset at once, exact integrator, refractory = tau_refrac
-(one value for the network), synaptic_delay = dt: PyNN simulators add an arriving spike's current
-after the step's integration, so it acts one step after NIR's same-step convention.
+(one value for the network; NEST's and sPyNNaker's meaning: n = tau_refrac/dt steps after the
+spike step), synaptic_delay 0 (every delay is a node).
 """
 from __future__ import annotations
 
@@ -37,9 +41,10 @@ def export(sim) -> Export:
         if p.celltype.is_source:
             nodes[p.label] = nir.Input(input_type={"input": np.array([p.size])})
             continue
-        nodes[p.label], meta[p.label] = _neuron(p, sim.dt)
+        (nodes[p.label + ".isyn"], nodes[p.label]), meta[p.label] = _neuron(p, sim.dt)
+        nodes[p.label + ".lag"] = nir.Delay(delay=np.full(p.size, sim.dt * MS))
         nodes[p.label + ".out"] = nir.Output(output_type={"output": np.array([p.size])})
-        edges.append((p.label, p.label + ".out"))
+        edges += [(p.label + ".isyn", p.label + ".lag"), (p.label + ".lag", p.label), (p.label, p.label + ".out")]
     for proj in sim.projections:
         for (a, b, d), w in _blocks(proj, sim.dt).items():
             delay = f"{a.label}.delay{d:g}ms"
@@ -48,38 +53,27 @@ def export(sim) -> Export:
                 edges.append((a.label, delay))
             name = f"{proj.label}:{a.label}->{b.label}@{d:g}ms"
             nodes[name] = nir.Linear(weight=w)
-            edges += [(delay, name), (name, b.label)]
+            edges += [(delay, name), (name, b.label + ".isyn")]
             if proj.synapse_type.plastic:
                 nodes[name + ".stdp"] = _rule(proj, name)
     sem = Semantics(dt=sim.dt * MS, reset="v_reset", integrator="exact", reset_timing="same_step",
-                    refractory=_refractory(sim) * MS, synaptic_delay=sim.dt * MS)
+                    refractory=_refractory(sim) * MS)
     exp = exported(nodes, edges, sem, "neurodeploy.pynn")
     exp.graph.metadata["pynn"] = {"v_rest": meta, "timestep_ms": sim.dt}
     return exp
 
 
 def for_reference(exp: Export) -> tuple[nir.NIRGraph, Semantics]:
-    """The same network under the semantics the reference models: the synaptic delay as a Delay
-    node after every weight node (the current acts one step after the spike's arrival, while the
-    learning rule sees the arrival: `neurodeploy.sim.plastic.post_node`), and a one-step
-    refractory period as ``next_step_hold`` (the v after the spike's next update is replaced by
-    v_reset, below threshold: the same spikes as holding v for that step)."""
-    sem, g = exp.semantics, exp.graph
-    nodes, edges = dict(g.nodes), []
-    for a, b in g.edges:
-        if isinstance(nodes[a], nir.Linear) and sem.synaptic_delay > 0:
-            syn = a + ".syn"
-            nodes[syn] = nir.Delay(delay=np.full(nodes[a].weight.shape[0], sem.synaptic_delay))
-            edges += [(a, syn), (syn, b)]
-        else:
-            edges.append((a, b))
+    """The export under the semantics the reference models: a one-step refractory period as
+    ``next_step_hold`` (the v after the spike's next update is replaced by v_reset, below
+    threshold: the same spikes as holding v for that step)."""
+    sem = exp.semantics
     n_ref = sem.refractory_steps
     if n_ref > 1:
         raise UnsupportedSemantics(f"refractory period of {n_ref} steps: the reference models 0 or 1",
                                    hint="use tau_refrac <= timestep")
     timing = "next_step_hold" if n_ref == 1 else sem.reset_timing
-    run_sem = sem.with_(refractory=0.0, synaptic_delay=0.0, reset_timing=timing)
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(g.metadata), type_check=False), run_sem
+    return exp.graph, sem.with_(refractory=0.0, reset_timing=timing)
 
 
 def _neuron(p, dt):
@@ -93,11 +87,15 @@ def _neuron(p, dt):
     if not np.allclose(p.initial["v"], q["v_rest"]):
         raise UnsupportedNode("an initial v other than v_rest: NIR neuron state starts at rest",
                               where=p.label, hint="set v to v_rest (Population.set(v=...))")
-    r = q["tau_m"] / q["cm"]
-    node = nir.CubaLIF(tau_syn=q["tau_syn_E"] * MS, tau_mem=q["tau_m"] * MS, r=r, v_leak=r * q["i_offset"],
-                       v_threshold=q["v_thresh"] - q["v_rest"], v_reset=q["v_reset"] - q["v_rest"],
-                       w_in=q["tau_syn_E"] / dt)
-    return node, q["v_rest"].tolist()
+    ts, tm, big_r = q["tau_syn_E"] * MS, q["tau_m"] * MS, q["tau_m"] / q["cm"]
+    dt_s = dt * MS
+    a_s, a_m = np.exp(-dt_s / ts), np.exp(-dt_s / tm)
+    same = np.isclose(ts, tm)
+    charge = np.where(same, dt_s / tm * a_m, ts / np.where(same, 1.0, ts - tm) * (a_s - a_m))
+    isyn = nir.LI(tau=ts, r=1.0 / (1.0 - a_s), v_leak=np.zeros(p.size))
+    lif = nir.LIF(tau=tm, r=big_r * charge / (1.0 - a_m), v_leak=big_r * q["i_offset"],
+                  v_threshold=q["v_thresh"] - q["v_rest"], v_reset=q["v_reset"] - q["v_rest"])
+    return (isyn, lif), q["v_rest"].tolist()
 
 
 def _refractory(sim) -> float:

@@ -34,6 +34,8 @@ def run(sim, steps: int) -> Run:
     inputs = {p.label: source_spikes(p, sim, steps)[:, None, :] for p in sim.populations if p.celltype.is_source}
     graph, sem = build.for_reference(exp)
     g = ir.normalize(graph, sem)
+    for name in g.inputs:  # a population nothing projects onto: normalization gave it an input
+        inputs.setdefault(name, np.zeros((steps, 1) + tuple(g.out_shape[name])))
     neurons = [p for p in sim.populations if not p.celltype.is_source]
     rules = {proj.label: name for proj in sim.projections if proj.synapse_type.plastic
              for name in g.nodes if name.startswith(proj.label + ":") and name.endswith(".stdp")}

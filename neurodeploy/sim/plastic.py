@@ -4,8 +4,10 @@ What the rule sees (docs/dialect.md, "STDP"), per step t and per batch sample:
 - pre = the weight node's input at step t (the sum of its incoming edges), (B, in);
 - post = the output at step t of the node the weight node feeds; that node must be the weight
   node's only successor and a spiking neuron (anything else is ambiguous: `InvalidModel`);
-- after every node of step t ran, ``STDPState.step(pre, post)`` returns the weights (B, out, in);
-  the weight node uses them from step t+1. Each sample learns on its own copy of the weights.
+- the weight node's step first applies the pre side (``STDPState.arrive(pre)``: an arriving spike
+  is transmitted with the weight its own depression left, as Brian2's on_pre does); after every
+  node of step t ran, ``STDPState.depart(post)`` applies the post side; those weights act from
+  step t+1. (A rule with only ``step(pre, post)`` runs it whole after the step.) Each sample learns on its own copy of the weights.
 The weight node's synaptic events count every synapse of an active input (plastic weights are
 all stored, whatever their value).
 """
@@ -39,13 +41,16 @@ class Rule:
     def fn(self, x: np.ndarray) -> np.ndarray:
         """The weight node's step: y[b] = W[b] x[b] (+ bias), remembering x as the pre signal."""
         np.copyto(self.pre, x.reshape(self.pre.shape))
+        if hasattr(self.state, "arrive"):  # the pre side first: arriving spikes carry depressed weights
+            self.w = np.asarray(self.state.arrive(self.pre))
         y = np.matmul(self.w, self.pre[:, :, None])[:, :, 0]
         if self.b is not None:
             y += self.b
         return y
 
     def update(self, post: np.ndarray) -> np.ndarray:
-        self.w = np.asarray(self.state.step(self.pre, post.reshape(len(post), -1)))
+        post = post.reshape(len(post), -1)
+        self.w = np.asarray(self.state.depart(post) if hasattr(self.state, "arrive") else self.state.step(self.pre, post))
         return self.w
 
     def counters(self) -> dict:
@@ -53,10 +58,11 @@ class Rule:
 
 
 def post_node(graph: Graph, w: str) -> str | None:
-    """The neuron node `w` feeds, through any Delay nodes (a synapse whose current acts after a
-    delay: the rule's pre signal is the spike's arrival at the weights); None if not one path."""
+    """The neuron node `w` feeds, through any Delay and LI nodes (a synaptic current that acts
+    after a delay: the rule's pre signal is the spike's arrival at the weights); None if not one
+    path."""
     succ = graph.successors(w)
-    while len(succ) == 1 and isinstance(graph.nodes[succ[0]], nir.Delay):
+    while len(succ) == 1 and isinstance(graph.nodes[succ[0]], (nir.Delay, nir.LI)):
         succ = graph.successors(succ[0])
     return succ[0] if len(succ) == 1 else None
 
@@ -77,7 +83,7 @@ def rules(graph: Graph, defs: dict, batch: int, dtype) -> dict[str, Rule]:
         succ = [post_node(graph, w)]
         if not succ[0] or not defs[succ[0]].spiking or graph.out_shape[succ[0]] != graph.out_shape[w]:
             raise InvalidModel(f"the post-synaptic spikes of {w!r} are ambiguous: it must feed exactly one "
-                               f"spiking neuron node of its output shape, through Delay nodes only (it feeds "
+                               f"spiking neuron node of its output shape, through Delay/LI nodes only (it feeds "
                                f"{graph.successors(w)})", where=n)
         out[w] = Rule(n, graph, batch, dtype)
     return out

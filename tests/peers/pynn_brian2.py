@@ -8,6 +8,8 @@ arrays it returns. The dialect, as sPyNNaker defines it, on top of pyNN.brian2:
 - ``Population.set(v=...)`` sets the initial voltage (pyNN: ``initialize``);
 - inhibitory weights are given as positive magnitudes (pyNN.brian2 wants them negative);
 - ``range`` objects select views (pyNN wants arrays or slices);
+- ``tau_refrac`` holds v for tau_refrac/dt steps after the spike step (sPyNNaker, NEST; Brian2's
+  test `t - lastspike < tau_refrac` holds one step fewer, so dt is added);
 - STDP delays are axonal (pyNN.brian2 refuses the default dendritic_delay_fraction = 1).
 Brian2 runs with the numpy code generator (no compiler needed).
 """
@@ -41,6 +43,12 @@ def _view_selector(sel):
 
 
 class Population(_p.Population):
+    def __init__(self, size, cellclass, cellparams=None, **kw):
+        if "tau_refrac" in getattr(cellclass, "parameter_space", {}).keys():
+            ps = cellclass.parameter_space  # sPyNNaker/NEST: tau_refrac/dt whole steps after the spike's
+            ps["tau_refrac"] = ps["tau_refrac"].base_value + _p.get_time_step()  # (Brian2: one fewer)
+        super().__init__(size, cellclass, cellparams, **kw)
+
     def set(self, **kw):
         if "v" in kw:
             self.initialize(v=kw.pop("v"))

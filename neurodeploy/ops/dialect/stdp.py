@@ -33,18 +33,30 @@ class STDPState:
         self.updates = 0
 
     def step(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+        self.arrive(pre)
+        return self.depart(post)
+
+    def arrive(self, pre: np.ndarray) -> np.ndarray:
+        """Steps 1-2 (before the synapses transmit: Brian2's on_pre depresses, then adds the
+        weight to the target, so an arriving spike carries its depressed weight)."""
         b, n_out, n_in = self.w.shape
         s_pre = self._spikes(pre, (b, n_in), "pre")
-        s_post = self._spikes(post, (b, n_out), "post")
         self.x_pre *= self.decay_pre
         self.x_post *= self.decay_post
         if s_pre.any():
             self.x_pre += s_pre
             self._update(-self.a_minus * self.x_post[:, :, None], s_pre[:, None, :])
+        self.updates += int(s_pre.sum()) * n_out
+        return self.w
+
+    def depart(self, post: np.ndarray) -> np.ndarray:
+        """Step 3, once the post neurons of this step have spiked."""
+        b, n_out, n_in = self.w.shape
+        s_post = self._spikes(post, (b, n_out), "post")
         if s_post.any():
             self.x_post += s_post
             self._update(self.a_plus * self.x_pre[:, None, :], s_post[:, :, None])
-        self.updates += int(s_pre.sum()) * n_out + int(s_post.sum()) * n_in
+        self.updates += int(s_post.sum()) * n_in
         return self.w
 
     def _update(self, dw, spiked):
