@@ -98,7 +98,7 @@ def test_ops_are_mostly_macs(graph):
 
 @pytest.mark.slow
 def test_greedy_generation_deployed_matches_float_for_64_tokens(tmp_path):
-    r = sg_run.main("spinnaker2", gen=64, out=tmp_path, chars=200)
+    r = sg_run.main("spinnaker2", gen=64, out=tmp_path, chars=200, results=None)
     g = r["generation"]
     assert g["mismatches"] == 0, (g["float"], g["deployed"])
     assert r["valid_ppl_deployed"] == pytest.approx(r["valid_ppl_float"], rel=1e-3)
@@ -132,3 +132,14 @@ def test_cores_rules_and_unsupported_nodes_are_named(tmp_path):
     a = bk.compile(g, "spinnaker2", tmp_path / "c")
     q = bk.get("spinnaker2").quantized_graph(Artifact(a.path))
     np.testing.assert_array_equal(q.nodes["ffn"].W_k, g.nodes["ffn"].W_k.astype(np.float32))
+
+
+def test_cli_compiles_spikegpt_for_spinnaker2_with_the_split(tmp_path, capsys):
+    from neurodeploy.cli import main as cli
+
+    assert cli(["compile", str(EX / "spikegpt" / "model.nir"), "--target", "spinnaker2", "-o", str(tmp_path / "p"),
+                "-O", "tick=2e-3", "--report"]) == 0
+    out = capsys.readouterr().out
+    assert "8 native, 10 emulated, 4 host" in out and "emb->ln0: spikes x128" in out
+    assert cli(["compile", str(EX / "spikegpt" / "model.nir"), "--target", "spinnaker2", "-o",
+                str(tmp_path / "q")]) == 4  # 1 ms tick: the cycles-per-token rule

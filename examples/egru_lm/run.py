@@ -68,7 +68,8 @@ def generate(runner: Runner, prompt: str, n: int) -> list[int]:
     return out
 
 
-def main(chars: int = 1000, out: Path | None = None, gen: int = 64, prompt: str = "Return the ") -> dict:
+def main(chars: int = 1000, out: Path | None = None, gen: int = 64, prompt: str = "Return the ",
+         results: Path | None = HERE / "results.json") -> dict:
     out = Path(out or tempfile.mkdtemp(prefix="egru_lm_"))
     out.mkdir(parents=True, exist_ok=True)
     _, valid = corpus.load()
@@ -110,7 +111,8 @@ def main(chars: int = 1000, out: Path | None = None, gen: int = 64, prompt: str 
         res["energy_per_token_J"]["total"]
     gen_tokens = generate(runner, prompt, gen)
     res["generation"] = {"prompt": prompt, "greedy": corpus.decode(gen_tokens)}
-    (HERE / "results.json").write_text(json.dumps(res, indent=1))
+    if results is not None:
+        results.write_text(json.dumps(res, indent=1))
     return res
 
 

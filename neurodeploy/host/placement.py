@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import nir
+import numpy as np
 
 from .. import ops
 from ..ir import dialect
@@ -85,13 +86,14 @@ def capabilities(backend) -> tuple[frozenset, frozenset, bool]:
 
 
 def _binary(graph: Graph, name: str, real_input: bool, seen=None) -> bool:
-    """Does `name` emit only 0/1 values? (spiking neurons, Threshold, pass-through of those)."""
+    """Does `name` emit only 0/1 values? (spiking neurons, Threshold, a binary embedding,
+    pass-through of those)."""
     node = graph.nodes[name]
     if isinstance(node, nir.Input):
         return not real_input
     op = ops.get(node, name)
-    if op.binary:
-        return True
+    if op.binary or (isinstance(node, dialect.Embedding) and np.isin(node.weight, (0, 1)).all()):
+        return True  # a binarized embedding (SpikeGPT) emits 0/1 rows
     if op.pass_through:
         seen = (seen or set()) | {name}
         preds = [p for p in graph.predecessors(name) if p not in seen]
