@@ -97,7 +97,9 @@ def main() -> None:
           f"{res.extra['recoveries']} | {s['retransmits']} | {s['damaged']} | {wall:.0f} | {T / wall:.0f} | "
           f"{best:.0f} | {T / wall / best:.1%} |")
     print(f"\nbytes per tick: {in_bytes} in, {out_bytes:.1f} out (mean); baud {info['limits']['baud']}, "
-          f"max payload {info['limits']['max_payload']}; board compute (last boot) {res.extra.get('board_link')}")
+          f"max payload {info['limits']['max_payload']}; board link (last boot) {res.extra.get('board_link')}")
+    if lost or dup or not v_equal:
+        sys.exit("goal not met: spikes lost or duplicated, or voltages differ")
 
 
 if __name__ == "__main__":

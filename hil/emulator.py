@@ -380,8 +380,8 @@ class Board:
         try:
             res = bk.get(run.art.backend).engine(None).run(run.art, run.inputs[:n], steps=n, record=run.record)
             error = ""
-        except NeuroDeployError as e:
-            res, error = None, str(e)
+        except Exception as e:  # the board reports it to the host rather than hanging the run
+            res, error = None, str(e) if isinstance(e, NeuroDeployError) else f"board simulator failed: {e!r}"
         with self.lock:
             run.busy = False
             run.compute_s += time.perf_counter() - t0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LinkError, TargetError, UsageError
+from ..errors import LinkError, TargetError
 from ..result import Result
 from . import commands as cmd
 from .link import BoardReset, Link
@@ -242,7 +242,3 @@ def save_partial(path: str | Path, err: Incomplete) -> Path:
                         ticks_requested=np.array(err.total), error=np.array(str(err)), **arrays)
     return out
 
-
-def check_inputs(x: np.ndarray) -> None:
-    if x.ndim < 2:
-        raise UsageError(f"input has shape {x.shape}; expected (T, *input_shape) or (T, batch, *input_shape)")

@@ -2,7 +2,7 @@
 
 With ``--hil-port`` the suite talks to that board (a real one); without it, each test that asks
 for `hil_port` gets the board emulator on a fresh pty (faults from the ``hil_faults`` marker
-argument list, e.g. ``@pytest.mark.hil(faults=["corrupt=0.01"])``). Registered for the suite in
+argument list, e.g. ``@pytest.mark.hil(faults=["corrupt=0.01"], target="loihi2")``). Registered for the suite in
 tests/conftest.py (``pytest_plugins``)."""
 from __future__ import annotations
 
@@ -16,21 +16,24 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "hil(faults=[], board=NAME): a test against a board; faults and "
-                                       "board apply to the emulator only (a real board gets none)")
+    config.addinivalue_line("markers", "hil(faults=[], board=NAME, target=T): a test against a board; faults "
+                                       "and board apply to the emulator only, target says which board it needs")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    target = config.getoption("--hil-target")
-    if not config.getoption("--hil-port") or not target:
+    """Against a real board: skip what needs the emulator (faults) or another target."""
+    if not config.getoption("--hil-port"):
         return
-    skip = pytest.mark.skip(reason=f"--hil-port board is a {target}")
+    target = config.getoption("--hil-target")
     for item in items:
-        t = item.callspec.params.get("hil_target") if hasattr(item, "callspec") else None
-        if t and t != target:
-            item.add_marker(skip)
-        if item.get_closest_marker("hil") and item.get_closest_marker("hil").kwargs.get("faults"):
+        marker = item.get_closest_marker("hil")
+        if marker is None:
+            continue
+        wanted = marker.kwargs.get("target") or getattr(item, "callspec", None) and item.callspec.params.get("hil_target")
+        if marker.kwargs.get("faults"):
             item.add_marker(pytest.mark.skip(reason="fault injection needs the emulator"))
+        elif target and wanted and wanted != target:
+            item.add_marker(pytest.mark.skip(reason=f"the board on --hil-port is a {target}, this test needs {wanted}"))
 
 
 @pytest.fixture

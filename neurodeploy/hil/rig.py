@@ -39,7 +39,8 @@ def emulator(board: str = "spinnaker2", faults: list[str] | None = None, *, star
     argv = [sys.executable, str(EMULATOR), "--board", board, "--link", link]
     for f in faults or []:
         argv += ["--fault", f]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = open(os.path.join(tmp, "stderr"), "w+")  # a file, not a pipe: a full pipe would stall the board
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         deadline = time.monotonic() + start_s
         line = ""
@@ -49,7 +50,8 @@ def emulator(board: str = "spinnaker2", faults: list[str] | None = None, *, star
                 break
         if not line.startswith("READY"):
             proc.kill()
-            raise TargetError(f"the board emulator did not start: {proc.stderr.read()[-2000:] or 'no output'}")
+            log.seek(0)
+            raise TargetError(f"the board emulator did not start: {log.read()[-2000:] or 'no output'}")
         yield link
     finally:
         if proc.poll() is None:
@@ -58,7 +60,8 @@ def emulator(board: str = "spinnaker2", faults: list[str] | None = None, *, star
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        for p in (link, link + ".new"):
+        log.close()
+        for p in (link, link + ".new", log.name):
             if os.path.lexists(p):
                 os.unlink(p)
         os.rmdir(tmp)

@@ -28,7 +28,7 @@ def test_board_equals_simulator(examples, hil_target, hil_port):
     assert res.counters["spikes"] == sim.counters["spikes"]
 
 
-@pytest.mark.hil(board="spinnaker2")
+@pytest.mark.hil(board="spinnaker2", target="spinnaker2")
 def test_spinnaker2_one_tick_output_lag_is_removed(examples, hil_port, tmp_path):
     """On the wire the board's outputs come one tick late (the chip's quirk); the host drops it."""
     rec = tmp_path / "link.jsonl"
@@ -49,7 +49,7 @@ def test_spinnaker2_one_tick_output_lag_is_removed(examples, hil_port, tmp_path)
     assert np.array_equal(on_wire[1:], sim.spikes[name])
 
 
-FAULTS = {
+FAULTS = {  # name: (emulator faults, proof that the fault fired)
     "corrupted bytes": (["corrupt=0.003", "seed=1"], lambda e: e["link"]["retransmits"] > 0),
     "dropped bytes": (["drop=0.003", "seed=2"], lambda e: e["link"]["retransmits"] > 0),
     "duplicated bytes": (["duplicate=0.003", "seed=3"], lambda e: e["link"]["retransmits"] > 0),
@@ -59,17 +59,15 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-def test_recovers_with_no_lost_or_duplicated_spike(examples, request, fault):
-    faults, fired = FAULTS[fault]
-    request.node.add_marker(pytest.mark.hil(faults=faults, board="loihi2"))
-    port = request.getfixturevalue("hil_port")
-    res, sim = run_hil(examples, "loihi2", port)
+@pytest.mark.parametrize("fault", [pytest.param(k, marks=pytest.mark.hil(faults=f, board="loihi2", target="loihi2"))
+                                   for k, (f, _) in FAULTS.items()])
+def test_recovers_with_no_lost_or_duplicated_spike(examples, hil_port, fault):
+    res, sim = run_hil(examples, "loihi2", hil_port)
     assert_same(res, sim)
-    assert fired(res.extra), res.extra
+    assert FAULTS[fault][1](res.extra), res.extra
 
 
-@pytest.mark.hil(faults=["protocol=2.0"])
+@pytest.mark.hil(faults=["protocol=2.0"], target="loihi2")
 def test_other_firmware_version_is_refused_at_once(examples, hil_port):
     t0 = time.monotonic()
     with pytest.raises(LinkError, match=r"protocol 2\.0.*this host speaks 1\.0"):
@@ -77,13 +75,13 @@ def test_other_firmware_version_is_refused_at_once(examples, hil_port):
     assert time.monotonic() - t0 < 3  # no retry budget spent on it
 
 
-@pytest.mark.hil(faults=["stuck_words=3"])
+@pytest.mark.hil(faults=["stuck_words=3"], target="loihi2")
 def test_state_that_does_not_clear_stops_the_run(examples, hil_port):
     with pytest.raises(TargetError, match="3 of 4096 words still set"):
         run_hil(examples, "loihi2", hil_port)
 
 
-@pytest.mark.hil(faults=["unplug_at=59", "unplug_s=5"])
+@pytest.mark.hil(faults=["unplug_at=59", "unplug_s=5"], target="loihi2")
 def test_spent_budget_is_a_link_error_with_an_incomplete_file(examples, hil_port, tmp_path):
     out = tmp_path / "out.npz"
     with pytest.raises(LinkError, match="did not come back within 0.5 s"):

@@ -9,7 +9,6 @@ import pytest
 from neurodeploy.cli import main
 from neurodeploy.hil import commands as cmd
 
-from hil_examples import assert_same
 
 
 @pytest.mark.hil
@@ -26,7 +25,7 @@ def _load(path) -> dict:
         return {k: z[k] for k in z.files}
 
 
-@pytest.mark.hil
+@pytest.mark.hil(target="loihi2")
 def test_run_records_and_replays_the_exchange(examples, hil_port, tmp_path, capsys):
     d, x, sim = examples["loihi2"]
     np.save(tmp_path / "x.npy", x)
@@ -55,7 +54,7 @@ def test_run_records_and_replays_the_exchange(examples, hil_port, tmp_path, caps
     assert "differs output tick" in capsys.readouterr().out
 
 
-@pytest.mark.hil
+@pytest.mark.hil(target="spinnaker2")
 def test_core_run_with_engine_hil_and_port(examples, hil_port, tmp_path):
     d, x, sim = examples["spinnaker2"]
     np.save(tmp_path / "x.npy", x)
