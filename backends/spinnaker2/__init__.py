@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from neurodeploy.backend import Backend, Plan
 
-from . import cores, cores_kernel, egru, egru_kernel, lower, simulator
+from . import cores, cores_kernel, egru, egru_kernel, lower, plastic_kernel, plasticity, simulator
 from .quantized import quantized_graph
 from .report import report as _report
 
@@ -23,17 +23,20 @@ ROLE = "backend"
 
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
-    engines = {"sim": egru_kernel.EGRUEngine(simulator.ENGINE, cores_kernel.run)}
+    engines = {"sim": plastic_kernel.PlasticEngine(egru_kernel.EGRUEngine(simulator.ENGINE, cores_kernel.run))}
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
     emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix")  # on the Arm cores: egru.py / egru_kernel.py,
     # cores.py / cores_kernel.py (whole blocks)
 
     def plan(self, graph, target, options) -> Plan:
         way = egru.plan if egru.handles(graph) else cores.plan if cores.handles(graph) else lower.map_network
+        way = plasticity.plan if plasticity.handles(graph) else way  # PyNN networks with STDP
         m = way(graph, target, options)
         return Plan(graph, target, options, m.rules, m)
 
     def write(self, plan: Plan, out) -> dict:
+        if isinstance(plan.decisions, plasticity.Mapping):
+            return plasticity.write(plan.decisions, plan.target, out)
         if isinstance(plan.decisions, (egru.Mapping, cores.Mapping)):
             module = egru if isinstance(plan.decisions, egru.Mapping) else cores
             return module.write(plan.decisions, plan.target, out)
@@ -49,6 +52,8 @@ class SpiNNaker2Backend(Backend):
 def _kind(artifact, for_egru, for_cores, for_populations):
     """The function for this artifact's kind: EGRU layers, blocks on the cores, or populations."""
     info = artifact.manifest["spinnaker2"]
+    if info.get("plastic"):
+        return getattr(plasticity, for_egru.__name__)
     return for_egru if info.get("egru") else for_cores if info.get("cores") else for_populations
 
 
