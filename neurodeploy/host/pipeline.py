@@ -1,7 +1,7 @@
 """A model split between host and chip, compiled and run step by step (token by token).
 
     p = compile_pipeline(graph, "spinnaker2", "out/lm")     # host_<i>.onnx + chip_<i>/ artifacts
-    r = Runner.load("out/lm", batch=1)                       # onnxruntime sessions + chip engines
+    r = Runner("out/lm", batch=1)                            # onnxruntime sessions + chip engines
     y = r.step({"input": x_t})                               # one token through every segment
     ys = r.run(x)                                            # (T, B, ...) sequence, step by step
 
@@ -226,8 +226,6 @@ class Runner:
                               else _Chip(self.path, e, engine, set(self.m["outputs"])))
         self.crossings = [tuple(c) for c in self.m["crossings"]]
         self.reset()
-
-    load = classmethod(lambda cls, path, **kw: cls(path, **kw))
 
     def reset(self, batch: int | None = None):
         """Back to the initial state (for `batch` samples from now on, if given)."""
