@@ -7,7 +7,7 @@ VENV := .venv
 LAVA := .venv-lava
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench env lava-env brian2-env browser rtl-tools clean
+.PHONY: demo test bench env lava-env brian2-env browser rtl-tools mpi clean
 
 $(VENV)/.done: pyproject.toml setup.py requirements-dev.txt
 	test -x $(PY) || $(PY311) -m venv $(VENV)
@@ -48,13 +48,21 @@ rtl-tools:
 	@command -v iverilog >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \
 	  || echo "iverilog could not be installed: the rtl engine tests will skip and say so"
 
+# Multi-chip SpiNNaker 2 simulation over MPI (`mpirun -n K neurodeploy run`): Open MPI from Debian, then
+# mpi4py against it (so not in requirements-dev.txt). Without them the MPI tests skip and say so.
+mpi: env
+	@command -v mpirun >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; } \
+	  || echo "Open MPI could not be installed: the MPI tests will skip and say so"
+	@$(PY) -c 'import mpi4py' 2>/dev/null || $(PY) -m pip install -q mpi4py \
+	  || echo "mpi4py could not be installed: the MPI tests will skip and say so"
+
 env: $(VENV)/.done
 lava-env: $(LAVA)/.done
 
 demo: env lava-env
 	$(PY) examples/demo.py
 
-test: env lava-env browser brian2-env rtl-tools
+test: env lava-env browser brian2-env rtl-tools mpi
 	$(PY) -m pytest -q
 
 bench: env lava-env

@@ -1,4 +1,4 @@
-"""`neurodeploy` command line: inspect, simulate, compile, run, validate, energy, targets.
+"""`neurodeploy` command line: inspect, simulate, compile, run, validate, energy, sweep, targets.
 
 Exit codes (the CLI contract every backend uses): 0 ok, 2 usage, 3 invalid model,
 4 does not fit the target, 5 target/link failure. They come from the exception classes in
@@ -263,6 +263,24 @@ def cmd_validate(args) -> None:
         out.print(_clean(line))
 
 
+def cmd_sweep(args) -> None:
+    from . import sweep
+    from .sweep import plot
+
+    spec = sweep.load(args.spec, out=args.o)
+    html = spec.out.with_suffix(".html") if args.plot else None
+    if html:
+        safeio.check_output_path(html)
+    path, rows = sweep.sweep(spec, cluster=args.cluster, workers=args.workers)
+    failed = [r for r in rows if r["status"] != "ok"]
+    out.print(_clean(f"{len(rows)} points, {len(failed)} failed -> {path}"))
+    for r in failed:
+        _say("failed", f"point {r['key'][:12]} ({r['target']}): exit {r['exit_code']}: {r['error'].splitlines()[0]}",
+             style="yellow")
+    if html:
+        out.print(_clean(f"Pareto front report -> {plot.report(html, rows, list(spec.axes), f'Sweep {spec.path.name}')}"))
+
+
 def cmd_targets(args) -> None:
     table = Table(title="targets/*.toml")
     for col in ("target", "backend", "installed", "key limits"):
@@ -406,6 +424,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("md", "json", "html"), default="md")
     sp.add_argument("-o", metavar="FILE", help="write the report here (default: print it)")
     sp.set_defaults(fn=cmd_validate)
+
+    sp = command("sweep", "a grid of compile/run options: compile, run, validate, energy per point (docs/sweep.md)")
+    sp.add_argument("spec", help="SPEC.toml: [sweep] model, labels, steps ...; [grid] target, input, options ...")
+    sp.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler (default: a local cluster on this machine)")
+    sp.add_argument("--workers", type=_integer("workers", 1, 4096), help="local cluster size (default: the cores)")
+    sp.add_argument("--plot", action="store_true", help="also write TABLE.html with the energy-fidelity Pareto fronts")
+    sp.add_argument("-o", metavar="TABLE.parquet", help="the table (default: [sweep] out, else SPEC.parquet)")
+    sp.set_defaults(fn=cmd_sweep)
 
     command("targets", "list targets/*.toml with their backends").set_defaults(fn=cmd_targets)
     from .hil.cli import add_parsers as add_hil_parsers  # neurodeploy hil info|run|replay
