@@ -11,8 +11,9 @@ Every NIR type is native (the backend refuses the ones it cannot map, naming the
 dialect type not declared goes to the host. With spike-only inputs, a real-valued stream into the
 chip (a real-valued graph input, or values from a host node) moves its consumer to the host, and
 then the next consumer, until a spiking node is moved: what crosses is spikes (the first synapse
-layer and its neuron layer run on the host); a weight layer whose values leave the chip (a
-readout into the outputs or a host node) runs on the host too.
+layer and its neuron layer run on the host). On such a target, and on any target once the model
+is split anyway, a non-neuron NIR node whose values leave the chip (a readout into the outputs or
+a host node, a residual add read by the host) runs on the host too: the chip emits from neurons.
 """
 from __future__ import annotations
 
@@ -143,8 +144,8 @@ def _spike_only_fix(graph: Graph, place: dict, real_input: bool) -> None:
 
 
 def _readout_fix(graph: Graph, place: dict) -> None:
-    """A weight layer whose values leave the chip (a readout feeding only outputs or host nodes)
-    runs on the host: a spike-only target emits only from its neurons."""
+    """A non-neuron node whose values leave the chip (feeding only outputs or host nodes) runs on
+    the host: the chip emits only from its neurons."""
     changed = True
     while changed:
         changed = False
@@ -153,7 +154,7 @@ def _readout_fix(graph: Graph, place: dict) -> None:
                 continue
             succ = graph.successors(n)
             if succ and all(isinstance(graph.nodes[d], nir.Output) or place[d].where == HOST for d in succ):
-                place[n] = Placement(HOST, f"{type(graph.nodes[n]).__name__} readout: its values leave the chip, "
+                place[n] = Placement(HOST, f"{type(graph.nodes[n]).__name__}: its values leave the chip, "
                                            "which emits only from neurons")
                 changed = True
 
@@ -201,7 +202,8 @@ def partition(graph: Graph, backend, target_name: str = "", *, real_input: bool 
     place = _initial(graph, native, emulated)
     if spike_only:
         _spike_only_fix(graph, place, real_input)
-        _readout_fix(graph, place)
+    if spike_only or any(p.where == HOST for p in place.values()):
+        _readout_fix(graph, place)  # a split model: values that leave the chip are computed on the host
     side = _sides(graph, place)
     for n in graph.order:
         if n not in place:
