@@ -48,7 +48,7 @@ def compare(tmp: Path) -> list[dict]:
     for i, (name, build, opts) in enumerate(CONFIGS):
         art = bk.compile(build(), TARGET, tmp / f"c{i}", options=opts, overwrite=True)
         spec, arrays = layout.read(art.path)
-        est = resources.estimate(spec, target)["total"]
+        est = resources.estimate(spec, target, arrays)["total"]
         t0 = time.perf_counter()
         got = synth.resources(synth.cells(spec, arrays), target)
         rows.append({"name": name, "estimate": est, "yosys": got, "synth_s": time.perf_counter() - t0})

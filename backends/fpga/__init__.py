@@ -62,7 +62,7 @@ class FpgaBackend(Backend):
         for lay, layer in zip(spec["layers"], layers):
             lay["shape"] = [int(d) for d in graph.out_shape[layer.name]]
         spec["formats"] = {layer.name: {**layer.error, **f["ranges"][layer.name]} for layer in layers}
-        est = resources.estimate(spec, target)
+        est = resources.estimate(spec, target, arrays)
         rules += resources.rules(spec, target, est, clock)
         return Plan(graph, target, options, rules, Decisions(o, spec, arrays, est, performance(spec, arrays, f, target)))
 

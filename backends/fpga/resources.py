@@ -1,11 +1,20 @@
 """Resources of the generated core estimated from its structure, and the design rules against the part.
 
-Memories: each of a layer's four memories (weights rows*W x P*wb, parameters W x P*(D+1+2vb),
-v W x P*vb, acc W x P*ab) takes the fewest RAMB36 over the part's aspect ratios (UG573,
-``part.bram.width_*``). Multipliers: one v x A product per lane, ceil(vb/(a-1)) x ceil((D+1)/(b-1))
-DSP48E2 slices for an a x b signed multiplier. Registers and logic are counted per lane from the
-datapath widths (adders, comparators, muxes: one LUT per bit) plus the controller's counters and
-each layer's spike bitmap (one FF per neuron).
+What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/bench_fpga.py compares):
+
+- memories (weights rows*W x P*wb; v W x P*vb; acc W x P*ab, two for a two-point layer): LUT-RAM
+  up to ``estimate.lutram_max_depth`` words or ``lutram_max_bits`` bits (LUTs = bits / bits per LUT of the shallow or deep
+  primitives), else the fewest RAMB36 over the part's aspect ratios (UG573, RAMB18 halves); the
+  parameter memory is a constant ROM, which becomes logic (one LUT per bit per 64 words);
+- DSP48E2: each signed x by y product takes ceil(x/(a-1)) * ceil(y/(b-1)) slices (a x b = 27 x 18,
+  the cheaper way round); one v*A per LIF lane, r*c, its index product and r*(K1+LUT) per
+  two-point lane; a weight address (row * W, W not a power of two) at least
+  ``estimate.dsp_min_product_bits`` wide takes one;
+- FF: the synchronous read registers of every LUT-RAM read port (block RAM has its own), a depth-1
+  memory's contents, the spike bitmap of a layer that feeds another, the controller counters;
+- LUT: the datapath per lane and bit (``estimate.lut_per_lane_bit_*``), the bitmap scan mux per
+  neuron scanned, LUT-RAM, the ROM, the controller per layer. Those coefficients are fitted to
+  synthesis (the target says so); everything else is counted.
 
 `rules_from_shapes` needs only the layer sizes and fan-ins, so a graph far over the part is refused
 before anything big is built.
@@ -17,15 +26,31 @@ import math
 from neurodeploy.backend import Rule
 from neurodeploy.targets import Target
 
+from .layout import pack, param_fields
+
 ROLE = "compile"
 BRAM_KEY = "width_"
 
 
-def bram36(target: Target, width: int, depth: int) -> int:
+def bram36(target: Target, width: int, depth: int) -> float:
+    """Fewest RAMB36 for a width x depth memory, in halves (a RAMB18 holds half the depth of a RAMB36
+    at each width up to 36 bits; UG573)."""
     if width == 0 or depth == 0:
         return 0
     configs = [(int(k[len(BRAM_KEY):]), int(q.low)) for k, q in target.section("part.bram").items()]
-    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in configs)
+    half_max = max(w for w, _ in configs) // 2
+    halves = min(math.ceil(width / w) * math.ceil(2 * depth / d) * (2 if w > half_max else 1) for w, d in configs)
+    return halves / 2
+
+
+def memory(target: Target, width: int, depth: int) -> dict:
+    """{"bram36", "lut"}: LUT-RAM up to estimate.lutram_max_depth words or lutram_max_bits bits (the
+    LUTs its bits need, shallow (<= 64 words) or deep primitives), else block RAM."""
+    if depth <= int(target.v("estimate.lutram_max_depth")) or width * depth <= int(target.v("estimate.lutram_max_bits")):
+        key = "shallow" if depth <= int(target.v("estimate.lutram_shallow_depth")) else "deep"
+        bits_per_lut = float(target.v(f"estimate.lutram_bits_per_lut_{key}"))
+        return {"bram36": 0, "lut": math.ceil(width * max(depth, 1) / bits_per_lut), "lutram": True}
+    return {"bram36": bram36(target, width, depth), "lut": 0, "lutram": False}
 
 
 def rules_from_shapes(target: Target, layers: list[tuple[str, int, int]], lanes: int, wb: int) -> list[Rule]:
@@ -35,25 +60,61 @@ def rules_from_shapes(target: Target, layers: list[tuple[str, int, int]], lanes:
                  hint="fewer or smaller layers, fewer -O weight_bits, or a larger part")]
 
 
-def estimate(spec: dict, target: Target) -> dict:
-    """{"bram36", "dsp", "lut", "ff"} of the whole core, and per layer."""
+def varying_bits(words: list[int], width: int) -> int:
+    """Bit positions that differ between the words of a constant memory (the rest are constants)."""
+    if len(words) < 2:
+        return 0
+    same_one, any_one = -1, 0
+    for w in words:
+        same_one &= w
+        any_one |= w
+    return bin((any_one & ~same_one) & ((1 << width) - 1)).count("1")
+
+
+def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
+    """{"bram36", "dsp", "lut", "ff"} of the whole core, and per layer (module docstring)."""
     P, wb, ab, vb, D = (spec[k] for k in ("lanes", "weight_bits", "acc_bits", "v_bits", "decay_bits"))
     a_bits, b_bits = int(target.v("part.dsp_a_bits")), int(target.v("part.dsp_b_bits"))
-    dsp_lane = math.ceil(vb / (a_bits - 1)) * math.ceil((D + 1) / (b_bits - 1))
-    per_layer, total = {}, {"bram36": 0, "dsp": 0, "lut": 0, "ff": 0}
-    for lay in spec["layers"]:
-        W = lay["words"]
-        mems = [(P * wb, lay["rows"] * W), (P * (D + 1 + 2 * vb), W), (P * vb, W), (P * ab, W)]
-        r = {"bram36": sum(bram36(target, w, d) for w, d in mems), "dsp": P * dsp_lane,
-             # per lane: acc adder, v sum (two adders), compare, reset mux, weight lane
-             "lut": P * (ab + 2 * vb + vb + vb + vb + wb) + lay["size"] * len(lay["consumers"]),
-             "ff": W * P + P}
+    def dsp(x: int, y: int) -> int:  # a signed x by y product, operands placed the cheaper way round
+        return min(math.ceil(x / (a_bits - 1)) * math.ceil(y / (b_bits - 1)),
+                   math.ceil(y / (a_bits - 1)) * math.ceil(x / (b_bits - 1)))
+
+    lut_lane = {k: float(target.v(f"estimate.lut_per_lane_bit_{k}")) for k in ("lif", "two_point")}
+    per_layer, total = {}, {"bram36": 0.0, "dsp": 0, "lut": 0, "ff": 0}
+    for lay, a in zip(spec["layers"], arrays):
+        W, tp = lay["words"], lay["kind"] == "two_point"
+        fields = param_fields(spec, lay)
+        n_acc = 2 if tp else 1
+        pw = 2 * ab if tp else D + 1 + 2 * vb
+        weights = memory(target, P * wb, lay["rows"] * W)
+        state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)])
+        words = pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields])
+        rom = varying_bits(words, P * pw) * math.ceil(W / int(target.v("estimate.lutram_shallow_depth")))
+        if tp:
+            t = lay["transfer"]
+            width = 2 * ab + abs(t["km"]).bit_length()
+            dsps = P * (dsp(ab, ab) + dsp(2 * ab, abs(t["km"]).bit_length() + 1) + dsp(ab, spec["value_bits"] - ab))
+            datapath = P * (2 * ab + width + spec["value_bits"]) * lut_lane["two_point"]
+        else:
+            dsps, datapath = P * dsp(vb, D + 1), P * (ab + vb) * lut_lane["lif"]
+        addr = lay["rows"].bit_length() + W.bit_length()  # weight address (row0 + idx) * W: a DSP if wide
+        dsps += int(W & (W - 1) != 0 and addr >= int(target.v("estimate.dsp_min_product_bits")))
+        regs = P * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb)) * (2 if W == 1 else 1)
+        regs -= P * wb * weights["lutram"] * (W == 1)
+        bitmap = W * P if lay["consumers"] else 0
+        r = {"bram36": weights["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
+             "lut": round(datapath + weights["lut"] + sum(m["lut"] for m in state) + rom
+                          + lay["size"] * len(lay["consumers"]) * float(target.v("estimate.lut_per_scanned_neuron"))),
+             "ff": regs + bitmap}
         per_layer[lay["name"]] = r
         for key in total:
             total[key] += r[key]
-    ctrl = 2 * spec["index_bits"] + max(lay["size"] for lay in spec["layers"]).bit_length() * 2
+    ctrl = max(lay["words"] for lay in spec["layers"]).bit_length() + \
+        max(lay["size"] for lay in spec["layers"]).bit_length() + spec["index_bits"]
+    if any(lay["kind"] == "two_point" for lay in spec["layers"]):
+        total["ff"] += P * spec["value_bits"]
     total["ff"] += ctrl
-    total["lut"] += ctrl
+    total["lut"] += round(len(spec["layers"]) * float(target.v("estimate.lut_per_layer")))
     return {"total": total, "layers": per_layer}
 
 
