@@ -18,6 +18,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from neurodeploy.errors import LinkError, TargetError
+from neurodeploy.runner import TAIL_LINES
 from neurodeploy.targets import Target
 
 from .design import Core
@@ -44,7 +45,8 @@ def cells(spec: dict, arrays: list[dict], *, timeout_s: float | None = None) -> 
         proc = subprocess.run([yosys(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True,
                               timeout=timeout_s)
         if proc.returncode != 0:
-            raise LinkError(f"yosys synth_xilinx failed: {proc.stderr[-2000:]}")
+            tail = "\n".join(proc.stderr.splitlines()[-TAIL_LINES:])
+            raise LinkError(f"yosys synth_xilinx failed: {tail}")
         stat = Path(tmp, "stat.txt").read_text()
     counts: dict[str, int] = {}
     for line in stat.splitlines():
