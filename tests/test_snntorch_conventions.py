@@ -177,3 +177,19 @@ def test_mixed_conventions_are_stored_per_node_and_survive_the_file(tmp_path):
     res = simulate(g, x, record=["1.lif", "3"])
     np.testing.assert_array_equal(res.spikes["1.lif"], spk[1])
     np.testing.assert_array_equal(res.spikes["3"], spk[3])
+
+
+def test_the_readout_membrane_is_an_output_on_every_target():
+    """The LI readout runs natively where the backend has a model for it (crossbar) and on the
+    host otherwise (host_neurons), its membrane the pipeline's output."""
+    from neurodeploy import backend as bk
+    from neurodeploy.host.placement import HOST, partition
+
+    net = nn.Sequential(nn.Linear(6, 10), snn.Leaky(beta=0.9, reset_mechanism="zero", reset_delay=False),
+                        nn.Linear(10, 3), snn.Leaky(beta=0.8, reset_mechanism="none")).double()
+    g = ir.normalize(export(net, torch.zeros(1, 6)).graph)
+    for name in bk.installed():
+        split = partition(g, bk.get(name), name)
+        has_li = "LI" not in getattr(bk.get(name), "host_neurons", ())
+        assert (split.placement["3"].where == HOST) != has_li, name
+        assert split.placement["1"].where != HOST, name  # the spiking layer stays on the chip

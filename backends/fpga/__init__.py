@@ -44,6 +44,7 @@ class Decisions:
 
 class FpgaBackend(Backend):
     name = "fpga"
+    host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": golden.ENGINE, "rtl": iverilog.ENGINE}
 
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:

@@ -71,6 +71,7 @@ class Decisions:
 
 class LoihiBackend(Backend):
     name = "loihi"
+    host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": bitsim.ENGINE, "lava": engine.ENGINE}
 
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:

@@ -23,6 +23,7 @@ ROLE = "backend"
 
 class SpiNNaker2Backend(Backend):
     name = "spinnaker2"
+    host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": plastic_kernel.PlasticEngine(egru_kernel.EGRUEngine(simulator.ENGINE, cores_kernel.run))}
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
     emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix")  # on the Arm cores: egru.py / egru_kernel.py,

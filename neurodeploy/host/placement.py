@@ -6,8 +6,10 @@ A backend declares what it can take with three optional class attributes (absent
   cores with their exp/log accelerator, for example);
 - ``native_ops``: dialect type names it runs in its neuron hardware;
 - ``spike_inputs_only``: True when its input populations carry 0/1 spikes only (SpiNNaker 2's
-  ``spike_list``, Loihi's spike generators).
-Every NIR type is native (the backend refuses the ones it cannot map, naming the node); every
+  ``spike_list``, Loihi's spike generators);
+- ``host_neurons``: NIR neuron type names it has no model for that the host computes instead (the
+  non-spiking readouts LI, CubaLI, I: a snnTorch ``reset_mechanism="none"`` layer read as a membrane).
+Every other NIR type is native (the backend refuses the ones it cannot map, naming the node); every
 dialect type not declared goes to the host. With spike-only inputs, a real-valued stream into the
 chip (a real-valued graph input, or values from a host node) moves its consumer to the host, and
 then the next consumer, until a spiking node is moved: what crosses is spikes (the first synapse
@@ -86,6 +88,10 @@ def capabilities(backend) -> tuple[frozenset, frozenset, bool]:
             bool(getattr(backend, "spike_inputs_only", False)))
 
 
+def host_neurons(backend) -> frozenset:
+    return frozenset(getattr(backend, "host_neurons", ()))
+
+
 def _binary(graph: Graph, name: str, real_input: bool, seen=None) -> bool:
     """Does `name` emit only 0/1 values? (spiking neurons, Threshold, a binary embedding,
     pass-through of those)."""
@@ -102,14 +108,16 @@ def _binary(graph: Graph, name: str, real_input: bool, seen=None) -> bool:
     return False
 
 
-def _initial(graph: Graph, native: frozenset, emulated: frozenset) -> dict[str, Placement]:
+def _initial(graph: Graph, native: frozenset, emulated: frozenset, host: frozenset = frozenset()) -> dict[str, Placement]:
     place = {}
     for n in graph.order:
         node = graph.nodes[n]
         if isinstance(node, (nir.Input, nir.Output)):
             continue
         t = type(node).__name__
-        if not dialect.is_dialect(node):
+        if t in host and not dialect.is_dialect(node):
+            place[n] = Placement(HOST, f"{t}: no model on this target; its membrane is computed on the host")
+        elif not dialect.is_dialect(node):
             place[n] = Placement(NATIVE, "NIR type")
         elif t in native:
             place[n] = Placement(NATIVE, f"{t} in the target's neuron hardware")
@@ -199,7 +207,7 @@ def partition(graph: Graph, backend, target_name: str = "", *, real_input: bool 
     for n in graph.inputs:
         if any(ops.get(graph.nodes[s], s).host for s in graph.successors(n)):
             real_input = True
-    place = _initial(graph, native, emulated)
+    place = _initial(graph, native, emulated, host_neurons(backend))
     if spike_only:
         _spike_only_fix(graph, place, real_input)
     if spike_only or any(p.where == HOST for p in place.values()):

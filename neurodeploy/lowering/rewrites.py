@@ -34,8 +34,9 @@ import numpy as np
 from ..errors import InvalidModel, UnsupportedNode, UnsupportedSemantics
 from ..ir import meta
 from ..ir.graph import Graph, is_neuron
-from ..semantics import RESET_TIMINGS, RESETS, Semantics
+from ..semantics import NODE_FIELDS, RESET_TIMINGS, RESETS, Semantics
 from .neurons import coefficients
+from .support import resetting
 
 KEY = "rewrites"  # Graph.metadata / manifest: list of {rule, nodes, effect}
 SPIKING = (nir.LIF, nir.IF, nir.CubaLIF)
@@ -55,6 +56,8 @@ def planned(backend, graph: Graph, target, options):
     try:
         return backend.plan(graph, target, options)
     except UnsupportedSemantics as e:
+        if getattr(e, "field", None) not in NODE_FIELDS:  # a neuron type, dt, ...: nothing to rewrite
+            raise
         refused = e
     new, applied = rewrite(graph)
     why = ""
@@ -62,6 +65,8 @@ def planned(backend, graph: Graph, target, options):
         try:
             plan = backend.plan(new, target, options)
         except UnsupportedSemantics as e:
+            if getattr(e, "field", None) not in NODE_FIELDS:  # the conventions fit; something else does not
+                raise
             refused = e
         except UnsupportedNode as e:  # e.g. a feed-forward-only target and the self-connection
             why = f"; the exact rewrite ({', '.join(a['rule'] for a in applied)}) is refused too: {e}"
@@ -106,7 +111,7 @@ def rewrite(graph: Graph) -> tuple[Graph, list[dict]]:
 def lifted(graph: Graph) -> Graph:
     """Per-node reset fields moved to the graph's semantics when every neuron node has the same
     ones (most backends hold one convention per graph), else `graph` unchanged."""
-    neurons = graph.neurons()
+    neurons = resetting(graph)
     if not neurons:
         return graph
     conv = {(s.reset, s.reset_timing) for s in (meta.node_semantics(graph, n) for n in neurons)}
@@ -128,7 +133,7 @@ def agreement(graph: Graph, other: Graph) -> tuple[float, int]:
     rng = np.random.default_rng(AGREEMENT_SEED)
     xs = {n: (rng.random((AGREEMENT_STEPS, AGREEMENT_BATCH, *graph.out_shape[n])) < AGREEMENT_RATE).astype(float)
           for n in graph.inputs}
-    names = [n for n in graph.neurons() if isinstance(graph.nodes[n], SPIKING)]
+    names = resetting(graph)
     if not names:
         return 1.0, 0
     a, b = simulate(graph, xs, record=names), simulate(other, xs, record=names)
@@ -140,7 +145,7 @@ def agreement(graph: Graph, other: Graph) -> tuple[float, int]:
 def _refusal(backend, graph: Graph, target, options, refused: UnsupportedSemantics, why: str) -> UnsupportedSemantics:
     """The backend's own refusal, completed: no exact rewrite exists; the closest convention the
     target has, with its measured agreement (or none)."""
-    wanted = sorted({(s.reset, s.reset_timing) for s in (meta.node_semantics(graph, n) for n in graph.neurons())})
+    wanted = sorted({(s.reset, s.reset_timing) for s in (meta.node_semantics(graph, n) for n in resetting(graph))})
     best = None
     for reset, timing in itertools.product(RESETS, RESET_TIMINGS):
         if timing == "same_step_double" and reset != "subtract":

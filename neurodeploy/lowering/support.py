@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from .. import ops
 from ..errors import UnsupportedSemantics
 from ..ir import meta
 from ..ir.graph import Graph, is_neuron
@@ -46,14 +47,14 @@ def _flag(name: str) -> str:
 
 def check(graph: Graph, support: Support) -> None:
     sem, default = graph.semantics, Semantics()
-    neurons = [n for n in graph.order if is_neuron(graph.nodes[n])]
+    neurons = resetting(graph)
     own = {n: meta.node_fields(graph.nodes[n]) for n in neurons}
     mixed = sorted(n for n, o in own.items() if o and meta.node_semantics(graph, n) != sem)
     if mixed and not support.per_node:
-        raise UnsupportedSemantics(f"{support.backend} runs one reset convention per graph; node(s) "
+        raise _about("reset_timing", f"{support.backend} runs one reset convention per graph; node(s) "
                                    f"{', '.join(mixed)} store their own", where=mixed[0],
                                    hint="give every layer the same reset_mechanism and reset_delay")
-    # the graph's reset fields matter unless every neuron node sets its own
+    # the graph's reset fields matter unless every spiking neuron node sets its own
     graph_wide = [f for f in fields(Semantics)
                   if f.name not in NODE_FIELDS or not neurons or any(f.name not in o for o in own.values())]
     for f in graph_wide:
@@ -73,20 +74,33 @@ def check(graph: Graph, support: Support) -> None:
                 continue
             for fname, allowed in narrowed.items():
                 if getattr(node_sem, fname) not in allowed:
-                    raise UnsupportedSemantics(
-                        f"{kind} on {support.backend} supports {fname} {' or '.join(map(repr, allowed))}, "
+                    raise _about(
+                        fname, f"{kind} on {support.backend} supports {fname} {' or '.join(map(repr, allowed))}, "
                         f"not {getattr(node_sem, fname)!r}", where=name,
                         hint=support.hints.get(f"{kind}.{fname}") or f"compile with {_flag(fname)} {allowed[0]}")
+
+
+def _about(name: str, message: str, **kw) -> UnsupportedSemantics:
+    """A refusal of semantics field `name` (``err.field``: `neurodeploy.lowering.rewrites` rewrites
+    only refusals of a reset field)."""
+    err = UnsupportedSemantics(message, **kw)
+    err.field = name
+    return err
+
+
+def resetting(graph: Graph) -> list[str]:
+    """The neuron nodes a reset convention applies to (spiking ones), in evaluation order."""
+    return [n for n in graph.neurons() if ops.get(graph.nodes[n], n).spiking]
 
 
 def _field(support: Support, name: str, value, default, where: str, who: str) -> None:
     allowed = support.values.get(name, ())
     if name not in support.values:
         if value != default:
-            raise UnsupportedSemantics(f"{support.backend} does not model {name}; {who}must keep its "
+            raise _about(name, f"{support.backend} does not model {name}; {who}must keep its "
                                        f"default {default!r}, got {value!r}", where=where,
                                        hint=support.hints.get(name))
     elif allowed is not None and value not in allowed:
-        raise UnsupportedSemantics(f"{support.backend} supports {name} {' or '.join(map(repr, allowed))}, "
+        raise _about(name, f"{support.backend} supports {name} {' or '.join(map(repr, allowed))}, "
                                    f"not {value!r}" + ("" if who == "it " else f" ({who.strip()})"), where=where,
                                    hint=support.hints.get(name) or f"compile with {_flag(name)} {allowed[0]}")
