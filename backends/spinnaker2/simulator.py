@@ -33,6 +33,7 @@ tables itself, so a compiler bug in either is not mirrored here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,6 +70,23 @@ class Machine:
     mla_macs: np.ndarray        # per PE per tick
     rec_spikes: dict            # population -> bool
     rec_v: dict
+
+
+@dataclass
+class Part:
+    """What one process simulates: all neurons, or one MPI rank's chips (`distributed.py`). `exchange`
+    turns the tick's spikes of its own neurons (B x N, global columns) into those plus the other
+    ranks' spikes its neurons receive; `reduce` sums (or maxes) a per-rank array over all ranks."""
+
+    own: np.ndarray       # global indices of the neurons simulated here, ascending
+    own_pe: np.ndarray    # per PE: simulated here
+    exchange: Callable[[sp.csr_matrix], sp.csr_matrix]
+    reduce: Callable[[np.ndarray, str], np.ndarray]
+
+
+def whole(m: "Machine") -> Part:
+    """The single-process run: every neuron and PE, nothing to exchange."""
+    return Part(np.arange(m.params["threshold"].size), np.ones(m.n_pe, bool), lambda ss: ss, lambda a, op: a)
 
 
 def _load_images(art):
@@ -258,8 +276,10 @@ def _total(name: str, n: int) -> int:
     return len(BLOCKS) * n + TOTALS.index(name)
 
 
-def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
+def run(art, inputs, *, steps: int | None, record: list[str], partition: Callable[["Machine"], Part] = whole
+        ) -> Result:
     m = load(art)
+    part = partition(m)
     spec, pops = m.spec, m.spec["populations"]
     names = [p["name"] for p in pops]
     if len(spec["inputs"]) != 1:
@@ -289,52 +309,74 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
                                                   minlength=m.n_pe) + m.mla_macs / (c["mla_macs_per_cycle"]
                                                                                * c["mla_utilisation_conv"])
     budget = spec["tick_s"] * spec["clock_hz"]
-    P = m.params
-    v = np.zeros((B, N), np.float32)
-    i_exc, i_inh = np.zeros((B, N), np.float32), np.zeros((B, N), np.float32)
+    own, n_own = part.own, part.own.size  # this process's neurons: arrays below are over them only
+    P = {k: a[own] for k, a in m.params.items()}
+    curr, subtract, neuron = m.curr[own], m.subtract[own], neuron[own]
+    weights = {d: w[:, own] for d, w in m.weights.items()}
+    inh = {d: w[:, own] for d, w in m.inh.items()}
+    v = np.zeros((B, n_own), np.float32)
+    i_exc, i_inh = np.zeros((B, n_own), np.float32), np.zeros((B, n_own), np.float32)
     depth = max(list(m.weights) + list(m.inh) + [1]) + 1
-    ring, ring_inh = np.zeros((depth, B, N), np.float32), np.zeros((depth, B, N), np.float32)
+    ring, ring_inh = np.zeros((depth, B, n_own), np.float32), np.zeros((depth, B, n_own), np.float32)
     rec_s = {p: np.zeros((ticks, B, m_size), bool) for p, m_size in _sizes(pops, wanted)}
     rec_v = {p: np.zeros((ticks, B, m_size), np.float32) for p, m_size in _sizes(pops, wanted) if m.rec_v[p]}
+    in_at, in_col = _local(own, in_lo, in_n)
+    rec_at = {p: _local(own, m.pop_base[names.index(p)], rec_s[p].shape[2]) for p in rec_s}
     K = m.counts.shape[1]
+    n = m.n_pe
+    own_cols = np.r_[np.tile(part.own_pe, len(BLOCKS)), np.ones(len(TOTALS), bool)]
+    totals = m.counts[:, len(BLOCKS) * n:]
     tot = np.zeros(K)
     pe_cycles = np.zeros(m.n_pe)
     overruns = np.zeros(m.n_pe, np.int64)
     worst = 0.0
     spikes_out = np.zeros(N)
-    n = m.n_pe
     for t in range(ticks):
         inp_t, ring[t % depth] = ring[t % depth].copy(), 0
         inh_t, ring_inh[t % depth] = ring_inh[t % depth].copy(), 0
-        i_exc = np.where(m.curr, P["exc_decay"] * i_exc + inp_t, 0).astype(np.float32)
-        i_inh = np.where(m.curr, P["inh_decay"] * i_inh + inh_t, 0).astype(np.float32)
-        drive = np.where(m.curr, i_exc + i_inh, inp_t)
+        i_exc = np.where(curr, P["exc_decay"] * i_exc + inp_t, 0).astype(np.float32)
+        i_inh = np.where(curr, P["inh_decay"] * i_inh + inh_t, 0).astype(np.float32)
+        drive = np.where(curr, i_exc + i_inh, inp_t)
         v = P["alpha_decay"] * v + drive + P["i_offset"]
         s = (v > P["threshold"]) & neuron
-        v = np.where(s, np.where(m.subtract, v - P["threshold"], P["v_reset"]), v).astype(np.float32)
+        v = np.where(s, np.where(subtract, v - P["threshold"], P["v_reset"]), v).astype(np.float32)
         if t < x.shape[0]:
-            s[:, in_lo:in_lo + in_n] = x[t] != 0
-        for p in rec_s:
-            lo = m.pop_base[names.index(p)]
-            rec_s[p][t] = s[:, lo:lo + rec_s[p].shape[2]]
+            s[:, in_at] = x[t][:, in_col] != 0
+        for p, (at, col) in rec_at.items():
+            rec_s[p][t][:, col] = s[:, at]
             if p in rec_v:
-                rec_v[p][t] = v[:, lo:lo + rec_v[p].shape[2]]
-        ss = sp.csr_matrix(s.astype(np.float32))
-        for d, w in m.weights.items():
+                rec_v[p][t][:, col] = v[:, at]
+        rows, cols = np.nonzero(s)
+        mine = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, own[cols])), shape=(B, N))
+        ss = part.exchange(mine)  # + the spikes of other ranks' neurons that reach this rank's
+        for d, w in weights.items():
             ring[(t + d) % depth] += (ss @ w).toarray()
-        for d, w in m.inh.items():
+        for d, w in inh.items():
             ring_inh[(t + d) % depth] += (ss @ w).toarray()
-        cnt = (ss @ m.counts).toarray()  # (B, K)
+        cnt = (ss @ m.counts).toarray() * own_cols  # (B, K): this rank's PEs; totals of its own spikes:
+        if ss is not mine:
+            cnt[:, len(BLOCKS) * n:] = (mine @ totals).toarray()
         tot += cnt.sum(0)
-        spikes_out += np.asarray(ss.sum(0)).ravel()
+        spikes_out += np.asarray(mine.sum(0)).ravel()
         # cycles of tick t+1's receive work are charged to tick t (one tick of skew, immaterial for totals)
         cyc = (base_cycles + cnt[:, _block("row_events", n)] * c["synaptic_event"]
                + cnt[:, _block("received", n)] * c["packet_received"] + cnt[:, _block("sent", n)] * c["packet_sent"])
-        pe_cycles += cyc.sum(0)
-        overruns += (cyc > budget).sum(0)
-        worst = max(worst, float(cyc.max()))
+        cyc = cyc[:, part.own_pe]
+        pe_cycles[part.own_pe] += cyc.sum(0)
+        overruns[part.own_pe] += (cyc > budget).sum(0)
+        worst = max(worst, float(cyc.max(initial=0)))
+    rec_s = {p: part.reduce(r, "sum").astype(bool) for p, r in rec_s.items()}
+    rec_v = {p: part.reduce(r, "sum") for p, r in rec_v.items()}
+    tot, pe_cycles, overruns, spikes_out = (part.reduce(a, "sum") for a in (tot, pe_cycles, overruns, spikes_out))
+    worst = float(part.reduce(np.array([worst]), "max")[0])
     return _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks,
                    steps, B, base_cycles, art)
+
+
+def _local(own: np.ndarray, lo: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `own`, offsets from `lo`) of the neurons lo .. lo+size-1 simulated here."""
+    at = np.flatnonzero((own >= lo) & (own < lo + size))
+    return at, own[at] - lo
 
 
 def _sizes(pops, wanted):
@@ -420,6 +462,10 @@ class SimEngine:
     options: tuple[str, ...] = ()
 
     def run(self, artifact, inputs, *, steps: int | None, record: list[str]) -> Result:
+        from . import distributed  # under mpirun: the chips split over the ranks, same result
+
+        if distributed.launched():
+            return distributed.run(artifact, inputs, steps=steps, record=record)
         return run(artifact, inputs, steps=steps, record=record)
 
 
