@@ -9,9 +9,10 @@ CELL = dict(cm=0.27, tau_m=3.0, tau_syn_E=0.3, tau_syn_I=0.3, tau_refrac=1.0, v_
 
 
 def stdp_trajectory(sim, pre_times, post_times, steps=30, delay=1.0, tau=3.0, a_plus=0.05, a_minus=0.06,
-                    w_max=0.5, w0=0.25):
-    """Pre sources -> (plastic, all-to-all) -> post cells that a second source drives to spike at
-    `post_times` (+ 2 steps: delay 1 + the current acting next step); weights read every ms."""
+                    w_max=0.5, w0=0.25, dendritic=0):
+    """Pre sources -> (plastic, all-to-all, axonal or dendritic delay) -> post cells that a second
+    source drives to spike at `post_times` (+ 2 steps: delay 1 + the current acting next step);
+    weights read every ms."""
     sim.setup(timestep=1.0)
     pre = sim.Population(len(pre_times), sim.SpikeSourceArray(spike_times=pre_times), label="pre")
     drive = sim.Population(len(post_times), sim.SpikeSourceArray(spike_times=post_times), label="drive")
@@ -21,7 +22,7 @@ def stdp_trajectory(sim, pre_times, post_times, steps=30, delay=1.0, tau=3.0, a_
     rule = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(tau_plus=tau, tau_minus=tau, A_plus=a_plus,
                                                                 A_minus=a_minus),
                              weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=w_max),
-                             weight=w0, delay=delay)
+                             weight=w0, delay=delay, dendritic_delay_fraction=dendritic)
     proj = sim.Projection(pre, post, sim.AllToAllConnector(), rule)
     post.record("spikes")
     w = []

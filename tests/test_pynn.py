@@ -49,14 +49,18 @@ def test_refractory_one_step_after_spike():
     assert list(np.nonzero(r["spikes"][:, 0])[0]) == [4, 11]
 
 
-@pytest.mark.parametrize("pre, post, sign", [([3.0], [6.0], 1), ([10.0], [4.0], -1)])
-def test_stdp_pair_rule_closed_form(pre, post, sign):
-    # pre arrives at pre + 1 (delay); post spikes at post + 2 (drive delay 1, current acts next step)
+@pytest.mark.parametrize("pre, post, sign, dendritic", [([3.0], [6.0], 1, 0), ([10.0], [4.0], -1, 0),
+                                                        ([3.0], [6.0], 1, 1), ([9.0], [4.0], -1, 1)])
+def test_stdp_pair_rule_closed_form(pre, post, sign, dendritic):
+    # post spikes at post + 2 (drive delay 1, current acts next step). Axonal delay 1: the rule sees
+    # the pre spike at pre + 1 and the post spike when it happens; dendritic: the pre spike at pre,
+    # the post spike 1 step late (it travels back along the dendrite)
     a, w_max, w0, tau = 0.05, 0.5, 0.25, 3.0
-    r = stdp_trajectory(sim, [pre], [post], steps=20, a_plus=a, a_minus=a, w_max=w_max, w0=w0, tau=tau)
-    t_pre, t_post = pre[0] + 1, post[0] + 2
-    assert list(np.nonzero(r["post_spikes"][:, 0])[0]) == [t_post]
-    dw = w_max * a * math.exp(-abs(t_post - t_pre) / tau)
+    r = stdp_trajectory(sim, [pre], [post], steps=20, a_plus=a, a_minus=a, w_max=w_max, w0=w0, tau=tau,
+                        dendritic=dendritic)
+    t_pre, t_post = pre[0] + 1 - dendritic, post[0] + 2 + dendritic
+    assert list(np.nonzero(r["post_spikes"][:, 0])[0]) == [post[0] + 2]
+    dw = a * math.exp(-abs(t_post - t_pre) / tau)  # the sPyNNaker dialect: A in weight units
     assert r["w"][-1, 0, 0] == pytest.approx(w0 + sign * dw, abs=1e-12)
     change = int(max(t_pre, t_post))
     np.testing.assert_allclose(r["w"][:change, 0, 0], w0)  # weights read after runs of 1..change ms

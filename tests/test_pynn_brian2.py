@@ -62,12 +62,24 @@ def test_cell_responses_match_pynn_brian2(tmp_path):
     np.testing.assert_allclose(ours["v"][keep], peer["v"][1:][keep], rtol=0, atol=TOL)
 
 
+class _Axonal:
+    """neurodeploy.pynn with axonal STDP delays by default: the only kind pyNN.brian2 runs."""
+
+    def __getattr__(self, name):
+        return getattr(sim, name)
+
+    @staticmethod
+    def STDPMechanism(*args, **kw):
+        kw.setdefault("dendritic_delay_fraction", 0)
+        return sim.STDPMechanism(*args, **kw)
+
+
 @pytest.mark.slow
 def test_cam_basic_protocol_matches_pynn_brian2(tmp_path):
     sys.path.insert(0, str(CAM))
     import cam
     peer = brian2(tmp_path, CAM / "cam.py", "run_named", protocol="basic")
-    ours = cam.run_named(sim, "basic")
+    ours = cam.run_named(_Axonal(), "basic")
     for layer in cam.LAYERS:
         np.testing.assert_array_equal(ours[layer], peer[layer], err_msg=layer)
     np.testing.assert_array_equal(ours["recalled"], peer["recalled"])

@@ -5,12 +5,12 @@ plastic_kernel.py (simulate).
 ``plastic.json``: populations (name, size, kind ``lif_curr_exp``/``spike_list``, PE slices, float32
 neuron coefficients as lists), projections (pre, post, delay ticks, word format, LSB in the
 post population's current unit, plastic rule), the cost model, tick and clock.
-``plastic.npz``: ``<projection>/w`` the integer weight words (uint8, post x pre), the matrix the
-PEs' synaptic rows hold (a zero word is no synapse for static rows).
+``plastic.npz``: ``<projection>/w`` the integer weight words (post x pre; uint8 static, uint16
+plastic), the matrix the PEs' synaptic rows hold (a zero word is no synapse for static rows).
 
 Weight words: static rows use the 16-bit word's 4-bit magnitude + type bit (``weight_max_4bit``),
-plastic rows an 8-bit magnitude (``weight_max_8bit``, sPyNNaker's plastic rows keep a separate
-weight half-word per synapse). A word's value is word x LSB, LSB = a power of two per (post
+plastic rows a 16-bit magnitude half-word per synapse (``weight_max_plastic``, sPyNNaker's plastic
+row layout): the learning rule's small steps need it, 4 or 8 bits would round most of them away. A word's value is word x LSB, LSB = a power of two per (post
 population, receptor type) (sPyNNaker's ring-buffer left shift), the smallest that holds the
 largest weight of that type: rounding to nearest, saturation never needed by construction.
 """

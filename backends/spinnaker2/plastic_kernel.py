@@ -2,8 +2,9 @@
 (plastic_format.py).
 
 Per tick t, on the PEs of each population (float32 state, the M4F's FPU):
-1. arrivals: spikes sent d ticks ago reach their synaptic rows (the row is processed at arrival,
-   so STDP sees the arrival time, as PyNN's axonal delays do);
+1. arrivals: spikes sent d ticks ago reach their synaptic rows (static and axonal plastic rows
+   are processed at arrival); plastic rows with a dendritic delay were processed when the spike
+   was sent and their words wait in a ring buffer slot for tick t;
 2. plastic rows, pre side: traces decay (x *= e^(-dt/tau), constants in the image), the arriving
    spike's trace += 1, each of its synapses loses a_minus x post trace; the word is rewritten in
    place (rounded to nearest LSB, clipped to the rule's word range); the depressed word is what
@@ -11,14 +12,17 @@ Per tick t, on the PEs of each population (float32 state, the M4F's FPU):
 3. neurons: v = a_m v + c + k I (I of the previous tick), then I = a_s I + sum of delivered
    word x LSB x sign; spike where v > threshold (not while refractory), v = v_reset and a
    refractory count of n ticks during which v holds;
-4. plastic rows, post side: each post spike adds 1 to its trace and a_plus x pre trace to every
+4. plastic rows with a dendritic delay process this tick's pre spikes (pre side as in 2, the
+   words going to ring slot t + d); then the post side of every plastic row: each post spike
+   (d ticks old for a dendritic delay) adds 1 to its trace and a_plus x pre trace to every
    synapse of its row column, rewritten in place the same way;
 5. one packet per spike and per PE of every population its projections reach.
-Cycles per PE and tick: overhead + neuron updates + packets received + synaptic events +
+Cycles per PE and tick (a population's work split evenly over its PEs): overhead + neuron updates + packets received + synaptic events +
 plasticity (trace updates per spike, synapse updates per pre and post spike) + packets sent, from
 the cost model in the artifact; a tick whose slowest PE needs more than tick x clock is an
-overrun. Counters: synaptic_events, neuron_updates, spikes, weight_updates, packets, cycles,
-s2_core_cycles (plasticity), s2_overhead_cycles.
+overrun. Counters: synaptic_events (= s2_row_synaptic_events), neuron_updates, spikes,
+weight_updates, packets, cycles (all work), s2_core_cycles (the plasticity work),
+s2_overhead_cycles (tick overhead, packets received and sent), each priced by the target.
 """
 from __future__ import annotations
 
@@ -76,17 +80,25 @@ def run(artifact, inputs, *, steps, record) -> Result:
     refractory = {p["name"]: p.get("refractory", 0) for p in pops}
     plastic = {pr["name"]: _Plastic(pr, z[fmt.key(pr["name"])], spec["dt"]) for pr in projs if pr["rule"]}
     static = {pr["name"]: z[fmt.key(pr["name"])].astype(F32) * F32(pr["lsb"] * pr["sign"]) for pr in projs if not pr["rule"]}
+    ring = {pr["name"]: np.zeros((pr["delay"] + 1, plastic[pr["name"]].w.shape[0]), F32)
+            for pr in projs if pr["dendritic"]}
     pe_of = {p["name"]: len(p["slices"]) for p in pops}
     reached = {p["name"]: sum(pe_of[pr["post"]] for pr in projs if pr["pre"] == p["name"]) for p in pops}
     hist = {p["name"]: np.zeros((T, p["size"]), bool) for p in pops}
     vrec = {n: np.zeros((T, len(q["a_m"])), F32) for n, q in neurons.items()}
     traj = {pr["rule"]["name"]: np.zeros((T,) + plastic[pr["name"]].w.shape) for pr in projs if pr["rule"]}
-    tot = dict.fromkeys(("events", "packets", "core", "over"), 0.0)
+    tot = dict.fromkeys(("events", "packets", "core", "over", "overhead"), 0.0)
     worst = np.zeros(T)
     for t in range(T):
         drive = {n: np.zeros(len(q["a_m"]), F32) for n, q in neurons.items()}
-        work = {n: c["tick_overhead"] + len(q["a_m"]) * c["neuron_update_lif_curr_exp"] for n, q in neurons.items()}
+        work = {n: pe_of[n] * c["tick_overhead"] + len(q["a_m"]) * c["neuron_update_lif_curr_exp"]
+                for n, q in neurons.items()}
+        for n, s_in in x.items():
+            hist[n][t] = s_in[t] != 0
         for pr in projs:
+            if pr["dendritic"]:
+                drive[pr["post"]] += ring[pr["name"]][t % len(ring[pr["name"]])]
+                continue
             k = t - pr["delay"]
             s = hist[pr["pre"]][k] if k >= 0 else np.zeros(hist[pr["pre"]].shape[1], bool)
             n_spk = int(s.sum())
@@ -102,6 +114,7 @@ def run(artifact, inputs, *, steps, record) -> Result:
                 events = int(np.count_nonzero(w[:, s]))
             drive[pr["post"]] += w[:, s].sum(axis=1, dtype=F32)
             work[pr["post"]] += n_spk * c["packet_received"] + events * c["synaptic_event"]
+            tot["overhead"] += n_spk * c["packet_received"] * pe_of[pr["post"]]
             tot["events"] += events
         for n, q in neurons.items():
             st = state[n]
@@ -112,13 +125,25 @@ def run(artifact, inputs, *, steps, record) -> Result:
             st["refr"] = np.where(spk, refractory[n], np.maximum(st["refr"] - 1, 0))
             st["v"] = np.where(spk, q["v_reset"], v).astype(F32)
             hist[n][t], vrec[n][t] = spk, st["v"]
-        for n, s in x.items():
-            hist[n][t] = s[t] != 0
+        for pr in projs:
+            if pr["dendritic"]:  # sent this tick: processed now, delivered d ticks later
+                rule, buf = plastic[pr["name"]], ring[pr["name"]]
+                s = hist[pr["pre"]][t]
+                rule.arrive(s)
+                buf[t % len(buf)] = 0
+                buf[(t + pr["delay"]) % len(buf)] += (rule.w[:, s].astype(F32) * F32(rule.lsb)).sum(axis=1, dtype=F32)
+                events = int(s.sum()) * rule.w.shape[0]
+                cyc = rule.w.shape[1] * c["stdp_trace_update"] + events * c["stdp_synapse_update"]
+                work[pr["post"]] += cyc + int(s.sum()) * c["packet_received"] + events * c["synaptic_event"]
+                tot["core"] += cyc
+                tot["events"] += events
+                tot["overhead"] += int(s.sum()) * c["packet_received"] * pe_of[pr["post"]]
         for pr in projs:
             if pr["rule"]:
                 rule = plastic[pr["name"]]
                 before = rule.updates
-                rule.depart(hist[pr["post"]][t])
+                k = t - pr["delay"] if pr["dendritic"] else t  # dendritic: post spikes travel back d ticks
+                rule.depart(hist[pr["post"]][k] if k >= 0 else np.zeros(rule.w.shape[0], bool))
                 cyc = (rule.updates - before) * c["stdp_synapse_update"]
                 work[pr["post"]] += cyc
                 tot["core"] += cyc
@@ -126,17 +151,19 @@ def run(artifact, inputs, *, steps, record) -> Result:
         for p in pops:
             sent = int(hist[p["name"]][t].sum()) * reached[p["name"]]
             tot["packets"] += sent
+            tot["overhead"] += sent * c["packet_sent"]
             if p["name"] in work:
                 work[p["name"]] += sent * c["packet_sent"]
         worst[t] = max([w / pe_of[n] for n, w in work.items()] + [0.0])  # a population's work split over its PEs
         tot["over"] += sum(work.values())
+        tot["overhead"] += sum(pe_of[n] for n in work) * c["tick_overhead"]
     budget = spec["tick"] * spec["clock"]
     spikes = {n: h[:, None, :].astype(np.float64) for n, h in hist.items() if n in record or n in neurons}
-    counters = {"synaptic_events": int(tot["events"]), "neuron_updates": T * sum(len(q["a_m"]) for q in neurons.values()),
+    counters = {"synaptic_events": int(tot["events"]), "s2_row_synaptic_events": int(tot["events"]), "neuron_updates": T * sum(len(q["a_m"]) for q in neurons.values()),
                 "spikes": int(sum(h.sum() for n, h in hist.items() if n in neurons)),
                 "weight_updates": int(sum(r.updates for r in plastic.values())), "packets": int(tot["packets"]),
                 "cycles": float(tot["over"]), "ticks": T, "s2_core_cycles": float(tot["core"]),
-                "s2_overhead_cycles": float(tot["over"] - tot["core"])}
+                "s2_overhead_cycles": float(tot["overhead"])}
     outputs = {o: spikes[src] for o, src in spec["outputs"].items() if src in spikes}
     return Result(spikes={**spikes, **outputs}, v={n: v[:, None, :].astype(np.float64) for n, v in vrec.items()},
                   counters=counters, sim_time_s=T * spec["tick"],

@@ -9,7 +9,8 @@ of at most the model's atoms per PE. Synaptic rows sit on the post population's 
 row is updated in place by the PE that holds it: on a pre spike's arrival (depression with the
 post traces) and on each post spike of its neurons (potentiation with the pre traces), words
 rounded to nearest and clipped to [w_min, w_max] in LSB units (plastic_format.py names the
-words). Delays: d ticks from the spike to its arrival at the row, 1 <= d <= delay_max + 1 (the
+words). A plastic projection's delay is dendritic (PyNN's default: the rule sees post spikes d
+ticks late, the row is processed when the spike is sent) or axonal (processed at arrival). Delays: d ticks from the spike to its arrival at the row, 1 <= d <= delay_max + 1 (the
 3-bit field, the hardware adding one); the current then acts on v from the next tick (the lag).
 Design rules: delay range, STDP row kind, neurons per PE, PEs, tick deadline (estimated at the
 ``activity`` option with the plasticity work included).
@@ -62,6 +63,10 @@ def plan(graph: Graph, target, options) -> Mapping:
                 p.update(_neuron(graph, n, sem.dt), refractory=refractory)
             index[n] = len(pops)
             pops.append(p)
+    for u, v in graph.delayed:
+        if not (isinstance(graph.nodes[u], nir.Linear) and v.endswith(".isyn")):
+            raise UnsupportedNode(f"the loop closed by {u} -> {v}: the plastic-network kernel delays only a "
+                                  "projection's Linear -> <post>.isyn edge", where=u)
     rules_of = {node.weight: (n, node) for n, node in graph.nodes.items() if isinstance(node, dialect.STDP)}
     projs, arrays, raw = [], {}, []
     for n in graph.order:
@@ -74,10 +79,10 @@ def plan(graph: Graph, target, options) -> Mapping:
         rules.append(Rule("delay range (ticks)", ticks, target.v("limits.delay_max") + 1, pr["name"],
                           hint="PyNN delays of 1..8 timesteps fit the 3-bit delay field"))
         rules.append(Rule("delay range (ticks, minimum)", 1, ticks, pr["name"]))
-        top = target.v("limits.weight_max_8bit" if pr["rule"] else "limits.weight_max_4bit")
+        top = target.v("limits.weight_max_plastic" if pr["rule"] else "limits.weight_max_4bit")
         step = lsb[(pr["post"], pr["sign"], bool(pr["rule"]))]
         w = np.abs(pr.pop("w"))
-        arrays[fmt.key(pr["name"])] = np.clip(np.rint(w / step), 0, top).astype(np.uint8)
+        arrays[fmt.key(pr["name"])] = np.clip(np.rint(w / step), 0, top).astype(np.uint16 if pr["rule"] else np.uint8)
         pr.update(lsb=step, word_max=int(top))
         if pr["rule"]:
             rule = pr["rule"]
@@ -125,17 +130,24 @@ def _neuron(graph, n, dt) -> dict:
 
 def _projection(graph, n, rule, index) -> dict:
     preds, succ = graph.predecessors(n), graph.successors(n)
-    delay = preds[0] if len(preds) == 1 else None
-    if delay is None or not isinstance(graph.nodes[delay], nir.Delay) or len(succ) != 1 or not succ[0].endswith(".isyn"):
-        raise UnsupportedNode("a projection on the plastic-network kernel is Delay -> Linear -> <post>.isyn", where=n)
+    dendritic = len(succ) == 1 and isinstance(graph.nodes[succ[0]], nir.Delay)
+    delay = succ[0] if dendritic else preds[0] if len(preds) == 1 else None
+    target = graph.successors(delay) if dendritic else succ
+    if delay is None or not isinstance(graph.nodes[delay], nir.Delay) or len(preds) != 1 or len(target) != 1 \
+            or not target[0].endswith(".isyn") or (dendritic and rule is None):
+        raise UnsupportedNode("a projection on the plastic-network kernel is Delay -> Linear -> <post>.isyn "
+                              "(or, plastic with a dendritic delay, Linear -> Delay -> <post>.isyn)", where=n)
     d = np.rint(np.asarray(graph.nodes[delay].delay) / graph.semantics.dt).astype(int)
-    pre, post = graph.predecessors(delay)[0], succ[0][: -len(".isyn")]
+    pre = preds[0] if dendritic else graph.predecessors(delay)[0]
+    post = target[0][: -len(".isyn")]
+    d = d + int((n, target[0]) in graph.delayed)  # a loop-closing edge waits one step more (NIR)
     w = np.asarray(graph.nodes[n].weight, float)
     signs = set(np.sign(w[w != 0]).tolist())
     if len(signs) > 1:
         raise UnsupportedNode("a projection's weights must share one sign (one receptor type per row word)", where=n)
     out = {"name": n, "pre": pre, "post": post, "pre_index": index[pre], "post_index": index[post],
-           "delay": int(d.max()), "sign": -1 if signs == {-1.0} else 1, "w": w, "rule": None}
+           "delay": int(d.max()), "dendritic": dendritic, "sign": -1 if signs == {-1.0} else 1, "w": w,
+           "rule": None}
     if d.min() != d.max():
         raise UnsupportedNode("one delay per projection and pre population", where=n)
     if rule is not None:
@@ -157,7 +169,7 @@ def _lsbs(raw, target) -> dict:
         peak[k] = max(peak.get(k, 0.0), top)
     out = {}
     for (post, sign, plastic), top in peak.items():
-        words = target.v("limits.weight_max_8bit" if plastic else "limits.weight_max_4bit")
+        words = target.v("limits.weight_max_plastic" if plastic else "limits.weight_max_4bit")
         out[(post, sign, plastic)] = 2.0 ** math.ceil(math.log2(top / words)) if top > 0 else 1.0
     return out
 
@@ -201,7 +213,7 @@ def report(artifact):
     for col in ("projection", "delay ticks", "word", "LSB", "rule"):
         t.add_column(col)
     for pr in spec["projections"]:
-        t.add_row(pr["name"], str(pr["delay"]), f"{'8' if pr['rule'] else '4'}-bit", f"{pr['lsb']:g}",
+        t.add_row(pr["name"], str(pr["delay"]), f"{'16' if pr['rule'] else '4'}-bit", f"{pr['lsb']:g}",
                   pr["rule"]["name"] if pr["rule"] else "static")
     return t
 

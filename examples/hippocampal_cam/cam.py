@@ -21,6 +21,9 @@ OUTPUT = {"cm": 0.27, "i_offset": 0.0, "tau_m": 3.0, "tau_refrac": 1.0, "tau_syn
 LAYERS = ("CA3cueCueRecallLayer", "CA3cueContRecallLayer", "CA3contCueRecallLayer", "CA3contContRecallLayer",
           "CA3contCondLayer", "CA3contCondIntLayer", "CA3mergeCueLayer", "CA3mergeContLayer")
 LEARN_SPIKES = 3  # consecutive ms of a learning operation
+# ms from an input spike to the first output spike it causes: Input->CueCue (delay 1 + the step the
+# current needs), CueCue->MergeCue (3 + 1), Merge->Output (1 + 1); the runs last this much longer
+LATENCY = 8
 
 
 def basic(cont=10):
@@ -57,8 +60,8 @@ def grid(duration=140.0):
         r, c = divmod(cell, 4)
         flags[cell, :4] = (r == 0, c == 3, r == 3, c == 0)
     flags[10, 4] = 1
-    ops = [("learn", 4 * k, k, flags[k]) for k in range(16)]
-    ops += [("content", 80, None, _bits(6, (4,))), ("cue", 100, 10, None), ("cue", 120, 5, None)]
+    ops = [("learn", 5 * k, k, flags[k]) for k in range(16)]
+    ops += [("content", 85, None, _bits(6, (4,))), ("cue", 100, 10, None), ("cue", 120, 5, None)]
     return dict(cue=16, cont=6, ops=ops, duration=duration)
 
 
@@ -89,18 +92,21 @@ def run(sim, protocol, setup=None, **memory_kw):
     layers = {name: getattr(mem, name) for name in LAYERS}
     for pop in [out, *layers.values()]:
         pop.record("spikes")
-    sim.run(protocol["duration"])
-    steps = int(round(protocol["duration"]))
+    sim.run(protocol["duration"] + LATENCY)
+    steps = int(round(protocol["duration"])) + LATENCY
     spikes = _raster(out, steps)
     w = {**{name: _raster(pop, steps) for name, pop in layers.items()},"cue_cont": np.nan_to_num(mem.CA3cueCueRecallL_CA3contCueRecallL_conn.get("weight", format="array")),
          "cont_cue": np.nan_to_num(mem.CA3contContRecallL_CA3cueContRecallL_conn.get("weight", format="array"))}
+    if hasattr(sim, "last_result"):  # neurodeploy.pynn: the target's counters for the report
+        w["result"] = sim.last_result()
     sim.end()
     return dict(spikes=spikes, **w)
 
 
 def recalled(spikes, protocol):
-    """Per operation, the output bits that spiked in its window, as a (n_ops, n) 0/1 array."""
-    t0 = [op[1] for op in protocol["ops"]] + [int(protocol["duration"])]
+    """Per operation, the output bits that spiked in its window [t0 + LATENCY, next t0 + LATENCY),
+    as a (n_ops, n) 0/1 array."""
+    t0 = [op[1] + LATENCY for op in protocol["ops"]] + [int(protocol["duration"]) + LATENCY]
     return np.array([spikes[a:b].any(axis=0) for a, b in zip(t0[:-1], t0[1:])], int)
 
 

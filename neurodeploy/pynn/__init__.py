@@ -20,16 +20,20 @@ from .model import (AdditiveWeightDependence, AllToAllConnector, FixedProbabilit
 from .network import Assembly, Population, PopulationView, Projection
 from . import build, state
 
-__all__ = ["setup", "run", "run_until", "end", "get_current_time", "get_time_step", "export", "export_graph",
+__all__ = ["setup", "run", "run_until", "end", "get_current_time", "get_time_step", "export", "export_graph", "last_result",
            "Population", "PopulationView", "Assembly", "Projection", "IF_curr_exp", "IF_cond_exp",
            "SpikeSourceArray", "SpikeSourcePoisson", "StaticSynapse", "STDPMechanism", "SpikePairRule",
            "AdditiveWeightDependence", "MultiplicativeWeightDependence", "OneToOneConnector",
            "AllToAllConnector", "FromListConnector", "FixedProbabilityConnector"]
 
 
-def setup(timestep=1.0, min_delay="auto", max_delay=None, target="reference", seed=None, **extra):
-    """Start a new simulation (ms); `target` picks where `run` executes."""
-    state.start(timestep, target, seed)
+def setup(timestep=1.0, min_delay="auto", max_delay=None, target="reference", seed=None, dialect="spynnaker",
+          **extra):
+    """Start a new simulation (ms); `target` picks where `run` executes; `dialect` how STDP
+    amplitudes read: ``"spynnaker"`` (default) Δw = A± x trace in weight units, as sPyNNaker
+    writes A± (weight_dependence_additive.py: A_plus x the weight scale); ``"pynn"`` Δw = w_max x
+    A± x trace (PyNN's definition, pyNN.brian2 and NEST)."""
+    state.start(timestep, target, seed, dialect)
     return 0
 
 
@@ -52,6 +56,12 @@ def get_current_time() -> float:
 
 def get_time_step() -> float:
     return state.current().dt
+
+
+def last_result():
+    """The target's `Result` of the last run (counters, cycles, energy inputs): a neurodeploy extension."""
+    run = state.current().last
+    return None if run is None else run.extra["result"]
 
 
 def export_graph():

@@ -16,7 +16,13 @@ Mapping (PyNN units ms, mV, nA, nF -> NIR seconds; voltages stay mV, currents nA
   shared per pre population and delay) -> ``Linear`` (post x pre; inhibitory weights negative,
   whatever sign the script gave: the sPyNNaker dialect uses magnitudes) -> ``<post>.isyn``.
 - ``STDPMechanism(SpikePairRule, AdditiveWeightDependence)`` -> the dialect ``STDP`` node on that
-  ``Linear``, a± = w_max·A± (PyNN's additive rule); its pre signal is the spike's arrival.
+  ``Linear``, a± = A± (the sPyNNaker dialect: A± in weight units) or w_max·A± (``dialect="pynn"``,
+  PyNN's additive rule). STDP delays are dendritic by default (PyNN's dendritic_delay_fraction = 1,
+  sPyNNaker, NEST): ``Linear`` -> ``<name>.dendrite`` Delay -> ``<post>.isyn``, so the rule sees
+  the pre spike when sent and the post spike d later (`neurodeploy.sim.plastic`); with
+  dendritic_delay_fraction = 0 (axonal, pyNN.brian2's only mode) the Delay precedes the Linear.
+A projection that closes a loop carries one step less in its own ``<name>.axon`` Delay: NIR
+delays the loop-closing edge by a step (`_loops`).
 Semantics: dt = timestep, reset to v_reset at once, exact integrator, refractory = tau_refrac
 (one value for the network; NEST's and sPyNNaker's meaning: n = tau_refrac/dt steps after the
 spike step), synaptic_delay 0 (every delay is a node).
@@ -28,7 +34,8 @@ import nir
 
 from ..errors import InvalidModel, UnsupportedNode, UnsupportedSemantics
 from ..frontends import Export, exported
-from ..ir import dialect
+from ..ir import dialect as nir_dialect
+from ..ir.graph import evaluation_order
 from ..semantics import Semantics, to_steps
 from . import model
 
@@ -47,20 +54,46 @@ def export(sim) -> Export:
         edges += [(p.label + ".isyn", p.label + ".lag"), (p.label + ".lag", p.label), (p.label, p.label + ".out")]
     for proj in sim.projections:
         for (a, b, d), w in _blocks(proj, sim.dt).items():
-            delay = f"{a.label}.delay{d:g}ms"
-            if delay not in nodes:
-                nodes[delay] = nir.Delay(delay=np.full(a.size, d * MS))
-                edges.append((a.label, delay))
             name = f"{proj.label}:{a.label}->{b.label}@{d:g}ms"
             nodes[name] = nir.Linear(weight=w)
-            edges += [(delay, name), (name, b.label + ".isyn")]
+            if proj.synapse_type.plastic and proj.synapse_type.dendritic:
+                nodes[name + ".dendrite"] = nir.Delay(delay=np.full(b.size, d * MS))
+                edges += [(a.label, name), (name, name + ".dendrite"), (name + ".dendrite", b.label + ".isyn")]
+            else:
+                delay = f"{a.label}.delay{d:g}ms"
+                if delay not in nodes:
+                    nodes[delay] = nir.Delay(delay=np.full(a.size, d * MS))
+                    edges.append((a.label, delay))
+                edges += [(delay, name), (name, b.label + ".isyn")]
             if proj.synapse_type.plastic:
-                nodes[name + ".stdp"] = _rule(proj, name)
+                nodes[name + ".stdp"] = _rule(proj, name, sim.dialect)
+    _loops(nodes, edges, sim.dt)
     sem = Semantics(dt=sim.dt * MS, reset="v_reset", integrator="exact", reset_timing="same_step",
                     refractory=_refractory(sim) * MS)
     exp = exported(nodes, edges, sem, "neurodeploy.pynn")
     exp.graph.metadata["pynn"] = {"v_rest": meta, "timestep_ms": sim.dt}
     return exp
+
+
+def _loops(nodes, edges, dt) -> None:
+    """NIR delays a cycle-closing edge by one step (docs/semantics: recurrent edges deliver the
+    previous step's value), so the projection whose Linear -> <post>.isyn edge closes a loop gets
+    a Delay of its own one step shorter: the loop keeps PyNN's total delay."""
+    roots = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
+    _, delayed = evaluation_order(list(nodes), edges, roots)
+    for u, v in sorted(delayed):
+        (pre_delay,) = [a for a, b in edges if b == u] if isinstance(nodes[u], nir.Linear) else [None]
+        if pre_delay is None or not isinstance(nodes[pre_delay], nir.Delay) or not v.endswith(".isyn"):
+            raise UnsupportedNode("a loop closed by a plastic projection with a dendritic delay: its "
+                                  "delay cannot give NIR's loop step back", where=u,
+                                  hint="dendritic_delay_fraction=0 for that projection")
+        own = u + ".axon"
+        nodes[own] = nir.Delay(delay=np.asarray(nodes[pre_delay].delay) - dt * MS)
+        edges[edges.index((pre_delay, u))] = (own, u)
+        edges.append(([a for a, b in edges if b == pre_delay][0], own))
+    if evaluation_order(list(nodes), edges, roots)[1] != delayed:
+        raise InvalidModel("the network's loops could not be given NIR's one-step loop delay back",
+                           where=", ".join(sorted(u for u, _ in delayed)))
 
 
 def for_reference(exp: Export) -> tuple[nir.NIRGraph, Semantics]:
@@ -123,7 +156,7 @@ def _blocks(proj, dt) -> dict:
     return out
 
 
-def _rule(proj, name):
+def _rule(proj, name, dialect):
     st = proj.synapse_type
     timing, dep = st.timing_dependence, st.weight_dependence
     rule = f"{type(timing).__name__} with {type(dep).__name__}"
@@ -141,6 +174,7 @@ def _rule(proj, name):
         raise UnsupportedNode(f"STDP ({rule}) on an inhibitory projection", where=proj.label)
     if not dep.w_min <= dep.w_max:
         raise InvalidModel(f"STDP ({rule}): w_min {dep.w_min} exceeds w_max {dep.w_max}", where=proj.label)
-    return dialect.STDP(weight=name, tau_plus=timing.tau_plus * MS, tau_minus=timing.tau_minus * MS,
-                        a_plus=dep.w_max * timing.A_plus, a_minus=dep.w_max * timing.A_minus,
-                        w_min=dep.w_min, w_max=dep.w_max)
+    scale = dep.w_max if dialect == "pynn" else 1.0
+    return nir_dialect.STDP(weight=name, tau_plus=timing.tau_plus * MS, tau_minus=timing.tau_minus * MS,
+                            a_plus=scale * timing.A_plus, a_minus=scale * timing.A_minus,
+                            w_min=dep.w_min, w_max=dep.w_max)

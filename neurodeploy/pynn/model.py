@@ -67,7 +67,8 @@ class SpikePairRule:
 
 
 class AdditiveWeightDependence:
-    """Δw = w_max·A± (PyNN's definition; pyNN.brian2 and NEST agree), clipped to [w_min, w_max]."""
+    """Δw = A±·trace (sPyNNaker) or w_max·A±·trace (PyNN, ``setup(dialect="pynn")``), clipped to
+    [w_min, w_max]."""
 
     def __init__(self, w_min=0.0, w_max=1.0):
         self.w_min, self.w_max = w_min, w_max
@@ -84,6 +85,10 @@ class STDPMechanism:
                  dendritic_delay_fraction=1.0, weight=0.0, delay=None):
         if voltage_dependence is not None:
             raise UsageError("STDPMechanism: voltage-dependent rules are not supported")
+        if dendritic_delay_fraction not in (0, 1):
+            raise UsageError(f"STDPMechanism: dendritic_delay_fraction must be 0 (axonal) or 1 (dendritic), "
+                             f"got {dendritic_delay_fraction!r}")
+        self.dendritic = dendritic_delay_fraction == 1
         self.timing_dependence, self.weight_dependence = timing_dependence, weight_dependence
         self.weight, self.delay = weight, delay
 

@@ -2,14 +2,13 @@
 spikes, voltages and learnt weights as per-population arrays (`Run`).
 
 - ``reference``: `neurodeploy.sim.reference.simulate` on `build.for_reference`.
-- ``spinnaker2``: compile with the SpiNNaker 2 backend into a temporary directory and run its
-  ``sim`` engine (`neurodeploy.backend.compile`/`run`).
+- ``spinnaker2``: compile with the SpiNNaker 2 backend into the simulation's temporary directory
+  (removed by ``end``) and run its ``sim`` engine (`neurodeploy.backend.compile`/`run`).
 Spike sources become 0/1 input arrays (T, n): a spike at time s ms falls in step round(s/dt);
 Poisson sources draw from the simulation's seeded generator.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +41,9 @@ def run(sim, steps: int) -> Run:
     record = [p.label for p in neurons] + list(rules.values())
     if sim.target == "spinnaker2":
         from . import spinnaker2
-        res = spinnaker2.run(g, inputs, steps, record, tempfile.mkdtemp(prefix="pynn-s2-"))
+        artifact = sim.workdir() + "/artifact"
+        res = spinnaker2.run(g, inputs, steps, record, artifact)
+        res.extra["artifact"] = artifact
     else:
         from ..sim.reference import simulate
         res = simulate(g, inputs, steps=steps, record=record)

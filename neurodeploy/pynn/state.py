@@ -6,26 +6,38 @@ hence the network cannot change once a run happened (a clear `UsageError` says s
 """
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
 from ..errors import UsageError
 from ..semantics import to_steps
 
 TARGETS = ("reference", "spinnaker2")
+DIALECTS = ("spynnaker", "pynn")  # STDP amplitudes: A± in weight units (sPyNNaker) or x w_max (PyNN)
 _current = None
 
 
 class Simulation:
-    def __init__(self, timestep: float, target: str, seed):
+    def __init__(self, timestep: float, target: str, seed, dialect: str = "spynnaker"):
+        if dialect not in DIALECTS:
+            raise UsageError(f"unknown dialect {dialect!r}", hint=f"dialects: {', '.join(DIALECTS)}")
         if target not in TARGETS:
             raise UsageError(f"unknown target {target!r}", hint=f"targets: {', '.join(TARGETS)}")
         if not timestep > 0:
             raise UsageError(f"timestep must be positive (ms), got {timestep!r}")
-        self.dt, self.target, self.seed = float(timestep), target, seed
+        self.dt, self.target, self.seed, self.dialect = float(timestep), target, seed, dialect
         self.populations, self.projections = [], []
         self.rng = np.random.default_rng(seed)
         self.t = 0.0
         self.last = None  # the last run's `runner.Run`
+        self._tmp = None
+
+    def workdir(self) -> str:
+        """A temporary directory for the target's artifact, removed by `end`."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="neurodeploy-pynn-")
+        return self._tmp.name
 
     def add_population(self, p):
         self.changed(p.label)
@@ -61,12 +73,14 @@ def current() -> Simulation:
     return _current
 
 
-def start(timestep, target, seed) -> Simulation:
+def start(timestep, target, seed, dialect="spynnaker") -> Simulation:
     global _current
-    _current = Simulation(timestep, target, seed)
+    _current = Simulation(timestep, target, seed, dialect)
     return _current
 
 
 def end():
     global _current
+    if _current is not None and _current._tmp is not None:
+        _current._tmp.cleanup()
     _current = None

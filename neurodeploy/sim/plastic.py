@@ -4,6 +4,9 @@ What the rule sees (docs/dialect.md, "STDP"), per step t and per batch sample:
 - pre = the weight node's input at step t (the sum of its incoming edges), (B, in);
 - post = the output at step t of the node the weight node feeds; that node must be the weight
   node's only successor and a spiking neuron (anything else is ambiguous: `InvalidModel`);
+- Delay nodes right after the weight node are dendritic: the post spikes reach the rule that
+  many steps late (`dendritic_steps`; PyNN's default for STDP, sPyNNaker's and NEST's); a delay
+  before the weight node is axonal (the pre signal is the spike's arrival);
 - the weight node's step first applies the pre side (``STDPState.arrive(pre)``: an arriving spike
   is transmitted with the weight its own depression left, as Brian2's on_pre does); after every
   node of step t ran, ``STDPState.depart(post)`` applies the post side; those weights act from
@@ -37,6 +40,9 @@ class Rule:
         self.b = None if getattr(w, "bias", None) is None else np.asarray(w.bias, dtype=dtype)
         self.pre = np.zeros((batch, w0.shape[1]), dtype)
         self.fan = Fan(np.full(w0.shape[1], w0.shape[0], np.int64), int(w0.size))
+        k = dendritic_steps(graph, node.weight)
+        self.posts = np.zeros((k + 1, batch, w0.shape[0]), dtype)  # post spikes on their way back
+        self.t = 0
 
     def fn(self, x: np.ndarray) -> np.ndarray:
         """The weight node's step: y[b] = W[b] x[b] (+ bias), remembering x as the pre signal."""
@@ -49,7 +55,10 @@ class Rule:
         return y
 
     def update(self, post: np.ndarray) -> np.ndarray:
-        post = post.reshape(len(post), -1)
+        n = len(self.posts)  # a dendritic delay of k steps: the rule sees the post spikes of step t - k
+        self.posts[self.t % n] = post.reshape(len(post), -1)
+        self.t += 1
+        post = self.posts[self.t % n]
         self.w = np.asarray(self.state.depart(post) if hasattr(self.state, "arrive") else self.state.step(self.pre, post))
         return self.w
 
@@ -65,6 +74,20 @@ def post_node(graph: Graph, w: str) -> str | None:
     while len(succ) == 1 and isinstance(graph.nodes[succ[0]], (nir.Delay, nir.LI)):
         succ = graph.successors(succ[0])
     return succ[0] if len(succ) == 1 else None
+
+
+def dendritic_steps(graph: Graph, w: str) -> int:
+    """Steps of the Delay nodes right after the weight node: a delay on the dendrite, which the
+    post spikes travel back too (PyNN's dendritic delay), so the rule sees them that much later."""
+    steps, succ = 0, graph.successors(w)
+    while len(succ) == 1 and isinstance(graph.nodes[succ[0]], nir.Delay):
+        d = np.rint(np.asarray(graph.nodes[succ[0]].delay) / graph.semantics.dt).astype(np.int64)
+        if d.min() != d.max():
+            raise InvalidModel("a dendritic delay (a Delay right after a plastic weight node) must be "
+                               "one value", where=succ[0])
+        steps += int(d.max())
+        succ = graph.successors(succ[0])
+    return steps
 
 
 def rules(graph: Graph, defs: dict, batch: int, dtype) -> dict[str, Rule]:

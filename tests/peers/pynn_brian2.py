@@ -10,7 +10,11 @@ arrays it returns. The dialect, as sPyNNaker defines it, on top of pyNN.brian2:
 - ``range`` objects select views (pyNN wants arrays or slices);
 - ``tau_refrac`` holds v for tau_refrac/dt steps after the spike step (sPyNNaker, NEST; Brian2's
   test `t - lastspike < tau_refrac` holds one step fewer, so dt is added);
-- STDP delays are axonal (pyNN.brian2 refuses the default dendritic_delay_fraction = 1).
+- STDP amplitudes A± are in weight units (sPyNNaker writes A± x the weight scale; pyNN.brian2
+  multiplies them by w_max, so they are divided by w_max here);
+- STDP delays: pyNN.brian2 runs axonal delays only (it refuses PyNN's default
+  dendritic_delay_fraction = 1, which sPyNNaker uses), so a script that does not say gets axonal
+  delays here; tests run neurodeploy.pynn the same way for the comparison.
 Brian2 runs with the numpy code generator (no compiler needed).
 """
 from __future__ import annotations
@@ -63,9 +67,13 @@ def PopulationView(parent, selector, label=None):
     return _p.PopulationView(parent, _view_selector(selector), label=label)
 
 
-def STDPMechanism(*args, **kw):
+def STDPMechanism(timing_dependence=None, weight_dependence=None, **kw):
     kw.setdefault("dendritic_delay_fraction", 0)
-    return _p.STDPMechanism(*args, **kw)
+    w_max = weight_dependence.parameter_space["w_max"].base_value
+    ps = timing_dependence.parameter_space  # sPyNNaker's A± are weight units; pyNN.brian2 multiplies by w_max
+    for a in ("A_plus", "A_minus"):
+        ps[a] = ps[a].base_value / w_max
+    return _p.STDPMechanism(timing_dependence=timing_dependence, weight_dependence=weight_dependence, **kw)
 
 
 def Projection(pre, post, connector, synapse_type=None, source=None, receptor_type="excitatory", **kw):
