@@ -161,3 +161,25 @@ def test_runner_checks_inputs_and_takes_a_batch(tmp_path):
     x = rng.normal(0, 60, (20, 3, 6))
     np.testing.assert_array_equal(r.run(x)["out"], simulate(g, x).spikes["out"])
     assert r.batch == 3
+
+
+def test_values_into_an_integer_event_chip_are_quantized_at_the_boundary(tmp_path):
+    """LayerNorm (host) -> LIF on Loihi 2: the host sends round(x/q) as graded events, q folded into
+    the LIF's r, the chip's one-step synapse delay compensated; spikes as the float model's."""
+    d = 16
+    g = ir.normalize(nir.NIRGraph(nodes={
+        "x": port("in", d), "ln": dialect.LayerNorm(weight=rng.uniform(0.5, 2, d), bias=rng.normal(0, .3, d)),
+        "lif": nir.LIF(tau=np.full(d, 2.0), r=np.ones(d), v_leak=np.zeros(d), v_threshold=np.full(d, 0.8)),
+        "out": port("out", d)}, edges=[("x", "ln"), ("ln", "lif"), ("lif", "out")], type_check=False),
+        Semantics(dt=1.0, integrator="euler", reset="zero"))
+    x = rng.normal(0, 1, (60, 1, d))
+    with pytest.raises(UsageError, match="integer events.*-O input_bits"):
+        compile_pipeline(g, "loihi2", tmp_path / "a", calibration=x)
+    with pytest.raises(UsageError, match="calibration"):
+        compile_pipeline(g, "loihi2", tmp_path / "a", options={"input_bits": "12"})
+    compile_pipeline(g, "loihi2", tmp_path / "a", options={"input_bits": "12"}, calibration=x)
+    r = Runner(tmp_path / "a")
+    assert r.parts[1].lag == 1 and r.m["segments"][1]["scale"]["ln"] > 0
+    want = simulate(g, x).spikes["out"]
+    got = r.run(x)["out"]
+    assert want.sum() > 100 and (got == want).mean() > 0.98

@@ -100,10 +100,16 @@ def test_ops_are_mostly_macs(graph):
 
 @pytest.mark.slow
 def test_greedy_generation_deployed_matches_float_for_64_tokens(tmp_path):
-    r = sg_run.main("spinnaker2", gen=64, out=tmp_path, chars=200, results=None)
-    g = r["generation"]
-    assert g["mismatches"] == 0, (g["float"], g["deployed"])
-    assert r["valid_ppl_deployed"] == pytest.approx(r["valid_ppl_float"], rel=1e-3)
+    """SpiNNaker 2 (FP32 on the cores): the same 64 tokens. Loihi 2 (LIFs on the chip, 12-bit
+    graded inputs, its fixed-point neuron): mismatches are reported and come from quantization:
+    each LIF layer's spikes agree > 98 % with the float model's, and the perplexity moves little."""
+    r = sg_run.main(("spinnaker2", "loihi2"), gen=64, out=tmp_path, chars=200, results=None)
+    s2, lo = r["deployed"]["spinnaker2"], r["deployed"]["loihi2"]
+    assert s2["generation"]["mismatches"] == 0, (r["generation"]["float"], s2["generation"]["deployed"])
+    assert s2["valid_ppl_deployed"] == pytest.approx(r["valid_ppl_float"], rel=1e-3)
+    assert min(lo["spike_agreement_with_float"].values()) > 0.98 and len(lo["spike_agreement_with_float"]) == 4
+    assert lo["valid_ppl_deployed"] == pytest.approx(r["valid_ppl_float"], rel=0.05)
+    assert lo["chip"]["parts"] == 4 and lo["chip"]["macs_per_token"] == 0 and lo["crossing_per_token"]["spikes"] > 0
 
 
 def small_block(extra=None):

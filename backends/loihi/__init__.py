@@ -73,6 +73,7 @@ class LoihiBackend(Backend):
     name = "loihi"
     host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": bitsim.ENGINE, "lava": engine.ENGINE}
+    graded_input_option = "input_bits"  # inputs are integer events: neurodeploy.host quantizes values crossing in
 
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:
         opts = parse_options(options.backend, target)

@@ -32,6 +32,7 @@ from .. import ir
 from ..errors import TargetError, UnsupportedNode, UsageError
 from ..ir.graph import Graph
 from ..sim.inputs import as_batched
+from . import boundary
 from .placement import Segment, Split, partition
 
 FORMAT, VERSION = "neurodeploy-pipeline", 1
@@ -73,9 +74,30 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _chip_part(graph: Graph, seg: Segment, split: Split, backend, options: dict | None, calibration):
+    """The chip graph, its compile options and its boundary scales: on a target whose inputs are
+    integer events (``graded_input_option``), values crossing in are quantized (`boundary`)."""
+    chip = chip_graph(graph, seg)
+    sources = sorted({c.src for c in split.crossings if c.dst in seg.nodes and c.kind == "values"})
+    opt = getattr(backend, "graded_input_option", None)
+    if not sources or opt is None:
+        return chip, options, {}, None
+    if opt not in (options or {}):
+        raise UsageError(f"values from {', '.join(sources)} cross into {backend.name}, which takes integer events",
+                         hint=f"give -O {opt}=N (payload bits of the graded events) and calibration inputs")
+    bits = int(options[opt])
+    qs = boundary.scales(graph, calibration, sources, bits)
+    for s, q in qs.items():
+        boundary.fold(chip, s, q)
+    return chip, options, qs, bits
+
+
 def compile_pipeline(graph: Graph, target: str, out_dir: str | Path, *, options: dict | None = None,
-                     real_input: bool = False, overwrite: bool = False, dtype=np.float32) -> Split:
-    """Partition `graph` for `target`, export host segments to ONNX and compile chip segments."""
+                     real_input: bool = False, overwrite: bool = False, dtype=np.float32,
+                     calibration=None) -> Split:
+    """Partition `graph` for `target`, export host segments to ONNX and compile chip segments.
+    `calibration`: inputs of the whole model, run on the reference to scale values that cross into
+    a chip taking integer events (`boundary`)."""
     from .onnx_export import export
 
     t, backend = bk.resolve(target)
@@ -105,7 +127,12 @@ def compile_pipeline(graph: Graph, target: str, out_dir: str | Path, *, options:
                               f"{name}_state.npz": _sha(tmp / f"{name}_state.npz")})
             else:
                 entry["artifact"] = f"chip_{seg.index}"
-                bk.compile(chip_graph(graph, seg), t, tmp / entry["artifact"], options=options)
+                chip, opts, qs, bits = _chip_part(graph, seg, split, backend, options, calibration)
+                bk.compile(chip, t, tmp / entry["artifact"], options=opts)
+                entry["fed_by"] = {n: graph.predecessors(n)[0] for n in seg.outputs
+                                   if isinstance(graph.nodes[n], nir.Output) and graph.predecessors(n)}
+                if qs:
+                    entry.update(scale=qs, bits=bits)
             segs.append(entry)
         ir.write(tmp / "model.nir", graph)
         manifest = {"format": FORMAT, "version": VERSION, "target": t.name, "backend": t.backend,
@@ -185,6 +212,17 @@ class _Chip:
         self.names = {n: n if n in graph_outputs else output_name(n) for n in entry["outputs"]}
         self.history: list[dict] = []
         self.result = None
+        self.lag = self._lag()
+
+    def _lag(self) -> int:
+        """Steps the chip's outputs run behind the model (a target whose quantized graph adds
+        Delay nodes, e.g. Loihi's synapse delay); the chip runs that many extra steps."""
+        from .. import artifact as art
+        from ..fidelity import lags
+
+        a = art.Artifact(self.dir)
+        model = ir.load(a.file(a.manifest["model"]))
+        return max(lags(bk.get(a.backend).quantized_graph(a), model, model.order).values(), default=0)
 
     def reset(self):
         self.history = []
@@ -192,9 +230,11 @@ class _Chip:
     def _outputs(self, result) -> dict:
         out = {}
         for n, o in self.names.items():
-            for table in (result.spikes, result.extra.get("outputs", {}), result.v):
-                if o in table:
-                    out[n] = np.asarray(table[o], np.float64)
+            # an engine may record an output under the population feeding it (Loihi)
+            keys = (o, n, self.entry.get("fed_by", {}).get(n))
+            for table, key in [(t, k) for k in keys for t in (result.spikes, result.extra.get("outputs", {}), result.v)]:
+                if key in table:
+                    out[n] = np.asarray(table[key], np.float64)[self.lag:]
                     break
             else:
                 raise TargetError(f"the chip engine recorded no output {o!r}", where=str(self.dir))
@@ -202,9 +242,13 @@ class _Chip:
 
     def run(self, xs: dict) -> dict:
         ins = self.entry["inputs"]
-        x = xs[ins[0]] if len(ins) == 1 else xs
-        steps = len(next(iter(xs.values())))
-        self.result = bk.run(self.dir, x, steps=steps, engine=self.engine)
+        feed = {s: xs[s] for s in ins}
+        for s, q in self.entry.get("scale", {}).items():
+            feed[s] = boundary.encode(feed[s], q, self.entry["bits"])
+        if self.lag:
+            feed = {s: np.concatenate([v, np.zeros((self.lag,) + v.shape[1:], v.dtype)]) for s, v in feed.items()}
+        steps = len(next(iter(feed.values())))
+        self.result = bk.run(self.dir, feed[ins[0]] if len(ins) == 1 else feed, steps=steps, engine=self.engine)
         return self._outputs(self.result)
 
     def step(self, now: dict) -> dict:
