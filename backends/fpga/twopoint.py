@@ -69,6 +69,11 @@ def table(lay, r: np.ndarray, c: np.ndarray, o: dict, max_bits: int) -> dict:
     sh = max(1, E - math.floor(math.log2(abs(gain)))) if gain else 1
     km = int(round(gain * 2.0 ** sh))
     i0 = int(round(lo / du))
+    widest = hi / math.log(2) + E + int(np.abs(r).max(initial=1)).bit_length() + 2
+    if widest > max_bits:
+        raise InvalidModel(f"format overflow: exp(k2 r c) reaches exp({hi:.3g}) on the calibration inputs; the "
+                           f"output A would need {widest:.0f} bits", where=lay.name,
+                           hint="rule: exp_range; smaller basal/apical weights or -O frac_bits")
     k1 = int(round(t["k1"] * 2.0 ** E))
     lut = [int(round((1 - t["k1"]) * math.exp((i + i0) * du) * 2.0 ** E)) for i in range(1 << L)]
     acc = max(int(np.abs(r).max(initial=1)), int(np.abs(c).max(initial=1)))
