@@ -75,11 +75,12 @@ class _Axonal:
 
 
 @pytest.mark.slow
-def test_cam_basic_protocol_matches_pynn_brian2(tmp_path):
+@pytest.mark.parametrize("protocol", ["basic", "stress", "grid"])
+def test_cam_protocols_match_pynn_brian2(tmp_path, protocol):
     sys.path.insert(0, str(CAM))
     import cam
-    peer = brian2(tmp_path, CAM / "cam.py", "run_named", protocol="basic")
-    ours = cam.run_named(_Axonal(), "basic")
+    peer = brian2(tmp_path, CAM / "cam.py", "run_named", protocol=protocol)
+    ours = cam.run_named(_Axonal(), protocol)
     for layer in cam.LAYERS:
         np.testing.assert_array_equal(ours[layer], peer[layer], err_msg=layer)
     np.testing.assert_array_equal(ours["recalled"], peer["recalled"])
