@@ -5,12 +5,18 @@ Seeds are the NIR paper files plus generated ones (a dialect graph, a nested sub
 example mutates one copy, either its bytes (truncation, flips, splices) or its structure through
 h5py (shapes, dtypes, strings for arrays, NaN, huge declared sizes, edges deleted, duplicated or
 dangling, types renamed, hard-link loops), then calls `ir.load`.
+
+`test_cli_campaign` goes further (issue #10): HDF5-structure mutants (bench/fuzz.py: shapes, dtypes,
+lengths, nesting, huge sizes, all-zero and NaN/inf parameters) through every command of the CLI
+(inspect, simulate, compile for one target of each installed backend, run on each artifact); an
+"internal error" (exit 1) is a failure. The crashes it found are pinned below, each at its cause.
 """
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -26,6 +32,9 @@ from neurodeploy.errors import InvalidModel, NeuroDeployError
 from neurodeploy.ir import dialect, probe
 
 from conftest import REALDATA
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import fuzz as cli_fuzz  # noqa: E402  (bench/fuzz.py: the mutations and the command runner)
 
 PEAK_LIMIT = 64 << 20  # bytes traced by tracemalloc while loading one mutated file (seeds need < 5 MiB)
 REAL_SEEDS = [REALDATA / "lif" / "lif_norse.nir", REALDATA / "rnn" / "braille_noDelay_bias_zero.nir",
@@ -266,3 +275,109 @@ def test_huge_declared_input_refused_without_allocating(tmp_path, shape):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 << 20 and e.value.where == "input"
+
+
+# ---- every command on HDF5-structure mutants (issue #10) ----------------------------------------
+# ~0.4 s per mutant on the 2-core CI machine (seven command runs; the FPGA's Verilog export is ~40 %),
+# so 300 per run keep this test near 2 minutes; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
+CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "300"))
+# Open crash signatures in code this test's owner may not edit yet: (command, error text) -> owner.
+# Each has a strict-xfail regression test below, so fixing it fails that test until the entry goes.
+KNOWN = {("compile", "index 0 out-of-bounds in maximum.reduceat"): "backends/spinnaker2/partition.py"}
+
+
+def _known(argv, err: str) -> bool:
+    return any(argv[0] == cmd and text in err for cmd, text in KNOWN)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cli_campaign(tmp_path, monkeypatch):
+    """Probe: 10,000 mutated `.nir` files, 16,280 command runs, 37 uncaught exceptions (7 signatures).
+    Goal: 0 uncaught. The hang probe is covered above; structure mutants are valid HDF5, so it is off."""
+    monkeypatch.setattr("neurodeploy.ir.reader.probe", lambda path, read: None)
+    monkeypatch.setenv("NEURODEPLOY_CRASH_DIR", str(tmp_path))
+    tally = cli_fuzz.campaign(CLI_MUTANTS, seed=int(os.environ.get("ND_FUZZ_SEED", "0")), work=tmp_path)
+    failures = [f for f in tally.failures if not _known(f[1], f[2])]
+    assert not failures, "\n".join(f"{what}: neurodeploy {' '.join(a)}: {e[:300]}" for what, a, e in failures)
+    # the mutants must reach the backends, not all be refused at load
+    assert tally.mutants == CLI_MUTANTS and tally.exits[0] > tally.commands // 5, tally.exits
+
+
+def _chain_file(tmp_path, **over) -> Path:
+    rng = np.random.default_rng(0)
+    nodes = {"in": nir.Input(input_type={"input": np.array([6])}),
+             "fc": nir.Affine(weight=rng.normal(0, 5, (5, 6)), bias=np.zeros(5)),
+             "lif": nir.LIF(tau=np.full(5, 2e-3), r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.ones(5),
+                            v_reset=np.zeros(5)),
+             "out": nir.Output(output_type={"output": np.array([5])})}
+    nodes.update(over)
+    path = tmp_path / "m.nir"
+    ir.write(path, nir.NIRGraph(nodes=nodes, edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False))
+    return path
+
+
+def _all_commands(path: Path, work: Path) -> list[tuple[list[str], int, str]]:
+    tally = cli_fuzz.Tally()
+    cli_fuzz.commands(path, work, cli_fuzz.one_target_per_backend(), (6,), tally, "regression")
+    return tally
+
+
+def test_bias_length_differs_from_weight_rows(tmp_path):
+    """Found by the campaign: a bias of 24 for 5 weight rows broadcast-crashed simulate and compile."""
+    path = _chain_file(tmp_path, fc=nir.Affine(weight=np.ones((5, 6)), bias=np.zeros(24)))
+    with pytest.raises(InvalidModel, match=r"bias has shape \(24,\), not \(5,\)") as e:
+        ir.load(path)
+    assert e.value.where == "fc"
+    tally = _all_commands(path, tmp_path)
+    assert not tally.failures and set(tally.exits) == {3}
+
+
+def test_subgraph_node_without_input_edge(tmp_path):
+    """Found by the campaign: a node moved into a subgraph without its input edge crashed simulate
+    (IndexError), compile (empty reduction) and run (StopIteration)."""
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([3])}),
+                            "fc": nir.Linear(weight=np.ones((3, 3))),
+                            "sub": nir.NIRGraph(nodes={
+                                "input": nir.Input(input_type={"input": np.array([3])}),
+                                "lif": nir.LIF(tau=np.full(3, 2e-3), r=np.ones(3), v_leak=np.zeros(3),
+                                               v_threshold=np.ones(3), v_reset=np.zeros(3)),
+                                "output": nir.Output(output_type={"output": np.array([3])})},
+                                edges=[("lif", "output")], type_check=False),
+                            "out": nir.Output(output_type={"output": np.array([3])})},
+                     edges=[("in", "fc"), ("fc", "sub"), ("sub", "out")], type_check=False)
+    path = tmp_path / "nested.nir"
+    ir.write(path, g)
+    with pytest.raises(InvalidModel, match="inside a subgraph has no input edge") as e:
+        ir.load(path)
+    assert e.value.where == "sub.lif"
+    tally = _all_commands(path, tmp_path)
+    assert not tally.failures and set(tally.exits) == {3}
+
+
+@pytest.mark.parametrize("field, value", [("dilation", [1, 1, 1]), ("stride", [2, 2, 2])])
+def test_conv_parameter_of_wrong_length(tmp_path, field, value):
+    """Found by the campaign (and issue #10: "conv dilation of the wrong length crashes inspect")."""
+    conv = dict(input_shape=(4, 4), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1, dilation=1, groups=1,
+                bias=np.zeros(2))
+    conv[field] = np.array(value)
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([1, 4, 4])}), "conv": nir.Conv2d(**conv),
+                            "out": nir.Output(output_type={"output": np.array([2, 4, 4])})},
+                     edges=[("in", "conv"), ("conv", "out")], type_check=False)
+    path = tmp_path / "conv.nir"
+    ir.write(path, g)
+    with pytest.raises(InvalidModel, match=f"{field} .* must be one int or 2") as e:
+        ir.load(path)
+    assert e.value.where == "conv"
+    tally = cli_fuzz.Tally()
+    cli_fuzz._cli(["inspect", str(path)], tally, "conv")
+    assert tally.exits == {3: 1}
+
+
+@pytest.mark.xfail(strict=True, reason="open: backends/spinnaker2/partition.py (owner finishing it); see KNOWN")
+def test_all_zero_weights_compile_everywhere(tmp_path):
+    """Found by the campaign (issue #10: "all-zero weights (spinnaker2 partition)"): a layer with no
+    synapse left crashed the SpiNNaker 2 partitioner. An all-zero layer is a valid network."""
+    path = _chain_file(tmp_path, fc=nir.Affine(weight=np.zeros((5, 6)), bias=np.zeros(5)))
+    tally = _all_commands(path, tmp_path)
+    assert not tally.failures, tally.failures

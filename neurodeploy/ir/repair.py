@@ -87,6 +87,10 @@ def infer(flat: Flat, repairs: list[str]) -> Inference:
             name = _unique(f"input_{n}", nodes)
             add(name, nir.Input(input_type={"input": np.array(decl)}), (name, n),
                 f"added Input {decl} feeding root node {n!r}")
+    for n in sorted(set(nodes) - top):  # no repair inside a subgraph: an unfed node there is an error
+        if not preds[n] and (n in inner or not isinstance(nodes[n], nir.Input)) and not ops.get(nodes[n], n).plastic:
+            raise InvalidModel(f"{type(nodes[n]).__name__} node inside a subgraph has no input edge", where=n,
+                               hint="connect it to its subgraph's Input (and that Input to a node outside)")
     preds, succs = _adjacency(edges)
     ports = ops.field_ports(nodes, edges)
 

@@ -108,7 +108,23 @@ def matrix_declared(node, where: str) -> Pattern:
     if node.weight.ndim != 2:
         raise UnsupportedNode(f"weight must be a matrix (out, in), got shape {node.weight.shape}",
                               where=where)
+    _check_bias(node, node.weight.shape[0], "weight rows", where)
     return (node.weight.shape[1],)
+
+
+def _check_bias(node, n: int, what: str, where: str) -> None:
+    """A bias is one value per output (or one scalar for all): anything else cannot be broadcast."""
+    bias = getattr(node, "bias", None)
+    if bias is not None and np.shape(bias) not in ((), (n,)):
+        raise InvalidModel(f"bias has shape {np.shape(bias)}, not ({n},) for the {n} {what}", where=where)
+
+
+def _per_dim(v, nsp: int, name: str, where: str) -> np.ndarray:
+    """A conv parameter given once or once per spatial dim (stride, dilation)."""
+    a = np.asarray(v)
+    if a.ndim > 1 or a.size not in (1, nsp):
+        raise InvalidModel(f"{name} {a.tolist()} must be one int or {nsp} (one per spatial dim)", where=where)
+    return np.broadcast_to(a.reshape(-1) if a.ndim else a, (nsp,))
 
 
 def matrix_output(node, shape: Shape, where: str) -> Shape:
@@ -173,8 +189,11 @@ def conv_output(node, shape: Shape, where: str) -> Shape:
     ks = node.weight.shape[2:]
     pad = node.padding
     pads = [pad] * nsp if isinstance(pad, str) or np.ndim(pad) == 0 else list(pad)
-    strides = np.broadcast_to(node.stride, (nsp,))
-    dil = np.broadcast_to(node.dilation, (nsp,))
+    strides = _per_dim(node.stride, nsp, "stride", where)
+    dil = _per_dim(node.dilation, nsp, "dilation", where)
+    _check_bias(node, cout, "output channels", where)
+    if len(ks) != nsp:
+        raise InvalidModel(f"kernel {tuple(ks)} does not match {nsp} spatial dims", where=where)
     if len(pads) != nsp:
         raise InvalidModel(f"padding {pad} does not match {nsp} spatial dims", where=where)
     return (cout,) + tuple(_conv_out(n, int(k), int(s), p, int(d), where)
