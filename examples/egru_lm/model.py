@@ -12,19 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from spike import heaviside
+
 DAMPENING, WIDTH = 0.7, 0.5
 
 
-class Heaviside(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * DAMPENING * torch.clamp(1 - x.abs() / WIDTH, min=0)
+# EvNN's pseudo-derivative: dampening * max(0, 1 - |c - theta| / width)
+spike = heaviside(lambda x: DAMPENING * torch.clamp(1 - x.abs() / WIDTH, min=0))
 
 
 class EGRULayer(nn.Module):
@@ -53,7 +47,7 @@ class EGRULayer(nn.Module):
             r = torch.sigmoid(vx_r + vh_r)
             z = torch.tanh(vx_z + r * vh_z)
             c = u * c + (1 - u) * z
-            e = Heaviside.apply(c - theta)
+            e = spike(c - theta)
             y = e * c
             c = c - e * theta
             ys.append(y)

@@ -10,28 +10,22 @@ recurrence in its stable running-max form (docs/equations.md), W_o(σ(r) ⊙ wkv
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import nir
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "egru_lm"))
+from spike import heaviside  # noqa: E402  (examples/egru_lm/spike.py)
 
 TAU, V_TH = 2.0, 1.0
 
 
-class ATanSpike(torch.autograd.Function):
-    """Heaviside forward, spikingjelly's ATan surrogate backward (alpha 2)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g / (1 + (math.pi * x) ** 2)
+# spikingjelly's ATan surrogate (alpha 2): 1 / (1 + (pi x)^2)
+spike = heaviside(lambda x: 1 / (1 + (math.pi * x) ** 2))
 
 
 def lif(x):
@@ -39,7 +33,7 @@ def lif(x):
     v, out = torch.zeros_like(x[0]), []
     for t in range(x.shape[0]):
         v = v + (x[t] - v) / TAU
-        s = ATanSpike.apply(v - V_TH)
+        s = spike(v - V_TH)
         v = v * (1 - s)
         out.append(s)
     return torch.stack(out)
@@ -110,7 +104,7 @@ class SpikeGPT(nn.Module):
 
     def forward(self, tokens):
         """tokens (T, B) -> logits (T, B, V), spike rate of the LIF layers."""
-        x = self.ln0(ATanSpike.apply(self.emb(tokens)))
+        x = self.ln0(spike(self.emb(tokens)))
         rates = []
         for ln1, att, ln2, ffn in zip(self.ln1, self.att, self.ln2, self.ffn):
             s = lif(att(ln1(x)))
