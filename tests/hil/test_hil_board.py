@@ -12,7 +12,7 @@ from neurodeploy.errors import LinkError, TargetError
 from neurodeploy.hil import commands as cmd
 from neurodeploy.hil.record import exchanges, tick_records
 
-from hil_examples import T, assert_same
+from hil_examples import T, assert_same, examples  # noqa: F401 (fixture)
 
 
 def run_hil(examples, target, port, **options):

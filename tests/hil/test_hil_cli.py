@@ -9,6 +9,7 @@ import pytest
 from neurodeploy.cli import main
 from neurodeploy.hil import commands as cmd
 
+from hil_examples import examples  # noqa: F401 (fixture)
 
 
 @pytest.mark.hil
