@@ -21,6 +21,7 @@ import numpy as np
 
 from neurodeploy.backend import Rule
 from neurodeploy.ir.graph import Graph
+from neurodeploy.semantics import to_steps
 from neurodeploy.targets import Target
 
 ROLE = "compile"
@@ -38,7 +39,7 @@ def delays(graph: Graph, target: Target) -> None:
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Delay):
             d = np.asarray(node.delay, dtype=np.float64)
-            steps = int(np.ceil(np.nanmax(d) / graph.semantics.dt - 1e-9)) if d.size else 0
+            steps = to_steps(float(d.max()), graph.semantics.dt, "delay", where=name) if d.size else 0
             Rule("loihi.delay", steps, int(target.v("limits.delay_max")), where=name,
                  hint="split the delay over relay layers").raise_if_violated()
 
