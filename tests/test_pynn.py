@@ -184,3 +184,23 @@ def test_network_frozen_after_run_and_refractory_uniform():
         sim.run(2.0)
     with pytest.raises(UsageError, match="unknown target"):
         sim.setup(timestep=1.0, target="loihi")
+
+
+def test_poisson_source_rate_and_seed():
+    def counts(seed):
+        sim.setup(timestep=1.0, seed=seed)
+        src = sim.Population(50, sim.SpikeSourcePoisson(rate=100.0, start=100.0, duration=800.0), label="poisson")
+        src.record("spikes")
+        sim.run(1000.0)
+        trains = src.get_data().segments[0].spiketrains
+        times = np.concatenate([np.asarray(st.magnitude) for st in trains])
+        sim.end()
+        return times
+    a, b = counts(7), counts(7)
+    np.testing.assert_array_equal(a, b)
+    assert times_ok(a)
+
+
+def times_ok(times):
+    # 50 cells x 100 Hz x 0.8 s = 4000 expected (Poisson sd ~63); none outside [100, 900) ms
+    return abs(len(times) - 4000) < 300 and times.min() >= 100.0 and times.max() < 900.0

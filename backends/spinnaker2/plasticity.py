@@ -153,8 +153,8 @@ def _projection(graph, n, rule, index) -> dict:
     if rule is not None:
         name, node = rule
         if out["sign"] < 0 or node.w_min < 0:
-            raise UnsupportedNode(f"STDP {name!r} on an inhibitory projection: the PEs update excitatory "
-                                  "plastic rows only", where=n)
+            raise UnsupportedNode(f"STDP {name!r} on an inhibitory projection or with w_min < 0: the PEs "
+                                  "update unsigned excitatory plastic words only", where=n)
         out["rule"] = {"name": name, "tau_plus": node.tau_plus, "tau_minus": node.tau_minus, "a_plus": node.a_plus,
                        "a_minus": node.a_minus, "w_min": node.w_min, "w_max": node.w_max}
     return out
