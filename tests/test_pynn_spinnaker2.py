@@ -122,3 +122,21 @@ def test_bad_input_named_on_spinnaker2():
     with pytest.raises(UnsupportedNode, match="inhibitory") as e:
         sim.run(5.0)
     assert "inhplastic" in str(e.value)
+
+
+def test_quantized_graph_on_the_reference_spikes_like_the_chip(tmp_path):
+    from neurodeploy.artifact import Artifact
+    from neurodeploy.sim.reference import simulate
+
+    g, p = _cam_graph()
+    backend.compile(g, "spinnaker2", tmp_path / "a", options={"steps": 98})
+    x = np.zeros((98, 1, 15))
+    for i, times in enumerate(__import__("cam").stimulus(5, 10, p["ops"])):
+        x[np.asarray(times, int), 0, i] = 1
+    layers = ["CA3cueCueRecallLayer", "CA3contCueRecallLayer", "CA3mergeContLayer", "Output"]
+    chip = backend.run(tmp_path / "a", {"Input": x}, steps=98, record=layers)
+    q = backend.get("spinnaker2").quantized_graph(Artifact(tmp_path / "a"))
+    ref = simulate(q, {"Input": x}, steps=98, record=layers)
+    for n in layers:
+        assert chip.spikes[n].any()
+        np.testing.assert_array_equal(chip.spikes[n], ref.spikes[n], err_msg=n)
