@@ -17,6 +17,7 @@ Import boundary (ROLE "simulate"): only the simulator and the core, never a comp
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -113,7 +114,14 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
         ex.append(Exchange(comm, m, rank_of_pe))
         return s2.Part(ex[0].own, rank_of_pe == comm.Get_rank(), ex[0], ex[0].reduce)
 
-    res = s2.run(art, inputs, steps=steps, record=record, partition=partition)
+    try:
+        res = s2.run(art, inputs, steps=steps, record=record, partition=partition)
+    except BaseException as e:  # the other ranks wait in a collective: say why, then stop them all
+        if comm.Get_size() > 1:
+            sys.stderr.write(f"MPI rank {comm.Get_rank()}: {type(e).__name__}: {e}\n")
+            sys.stderr.flush()
+            comm.Abort(getattr(e, "exit_code", 1))
+        raise
     e = ex[0]
     sent = e.reduce(np.array(e.sent, np.int64), "sum")
     hops = e.reduce(np.array(e.hops), "sum")
