@@ -32,6 +32,7 @@ tables itself, so a compiler bug in either is not mirrored here.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,6 +44,7 @@ from neurodeploy.result import Result
 from neurodeploy.sim.inputs import as_batched
 
 from . import memimage as mi
+from . import runtime
 
 ROLE = "simulate"
 QPE_BIT0 = len(mi.LINKS)  # route bit of the first QPE
@@ -293,10 +295,11 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
     steps = int(x.shape[0] if steps is None else steps)
     max_lag = max(p["lag"] for p in pops)
     ticks = steps + max_lag
-    if ticks > spec["n_ticks"]:
-        raise UsageError(f"{steps} steps need {ticks} ticks; the artifact was compiled for {spec['n_ticks']}",
-                         hint=f"recompile with -O steps={steps}")
-    wanted = _resolve_record(spec, record)
+    wanted = runtime.resolve(spec, record)  # steps and recordings are this run's (runtime.py)
+    rec_spk, rec_volt = runtime.recording(spec, wanted)
+    rec_volt, not_recorded = runtime.fitted(art, spec, m.pes, ticks, rec_spk, rec_volt)
+    for pop, why in not_recorded.items():
+        warnings.warn(f"{pop}: {why}", stacklevel=2)
     B, N = x.shape[1], m.params["threshold"].size
     x = x.reshape(x.shape[0], B, -1)
     in_lo, in_n = m.pop_base[in_idx], int(np.prod(pops[in_idx]["shape"]))
@@ -319,7 +322,7 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
     depth = max(list(m.weights) + list(m.inh) + [1]) + 1
     ring, ring_inh = np.zeros((depth, B, n_own), np.float32), np.zeros((depth, B, n_own), np.float32)
     rec_s = {p: np.zeros((ticks, B, m_size), bool) for p, m_size in _sizes(pops, wanted)}
-    rec_v = {p: np.zeros((ticks, B, m_size), np.float32) for p, m_size in _sizes(pops, wanted) if m.rec_v[p]}
+    rec_v = {p: np.zeros((ticks, B, m_size), np.float32) for p, m_size in _sizes(pops, wanted) if p in rec_volt}
     in_at, in_col = _local(own, in_lo, in_n)
     rec_at = {p: _local(own, m.pop_base[names.index(p)], rec_s[p].shape[2]) for p in rec_s}
     K = m.counts.shape[1]
@@ -369,8 +372,11 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
     rec_v = {p: part.reduce(r, "sum") for p, r in rec_v.items()}
     tot, pe_cycles, overruns, spikes_out = (part.reduce(a, "sum") for a in (tot, pe_cycles, overruns, spikes_out))
     worst = float(part.reduce(np.array([worst]), "max")[0])
-    return _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks,
-                   steps, B, base_cycles, art)
+    res = _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks,
+                  steps, B, base_cycles, art)
+    if not_recorded:
+        res.extra["not_recorded"] = not_recorded
+    return res
 
 
 def _local(own: np.ndarray, lo: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -381,23 +387,6 @@ def _local(own: np.ndarray, lo: int, size: int) -> tuple[np.ndarray, np.ndarray]
 
 def _sizes(pops, wanted):
     return [(p["name"], int(np.prod(p["shape"]))) for p in pops if p["name"] in set(wanted.values())]
-
-
-def _resolve_record(spec, record: list[str]) -> dict:
-    """Requested name (population or Output node) -> population; default: the outputs."""
-    names = {p["name"]: p for p in spec["populations"]}
-    req = list(record) or sorted(spec["outputs"])
-    out = {}
-    for r in req:
-        pop = spec["outputs"].get(r, r)
-        if pop not in names:
-            raise UsageError(f"cannot record {r!r}: no such population or output",
-                             hint=f"known: {', '.join(sorted(set(names) | set(spec['outputs'])))}")
-        if not names[pop]["record_spikes"]:
-            raise UsageError(f"population {pop!r} was not compiled with recording", where=r,
-                             hint="recompile with -O record=all")
-        out[r] = pop
-    return out
 
 
 def _result(m, spec, names, wanted, rec_s, rec_v, tot, pe_cycles, overruns, worst, spikes_out, ticks, steps, B,
