@@ -75,19 +75,43 @@ def replay(path: str | Path, link, *, poll_s: float = 30.0) -> ReplayReport:
     by tick (when the board hands out a tick depends on its compute time, not on the requests);
     every other answer byte for byte, boot numbers and timings excepted."""
     rep = ReplayReport()
-    fields, recorded_out, now_out, last_ticks = None, {}, {}, None
+    run = {"fields": None, "recorded": {}, "now": {}, "last": None}
+
+    def catch_up() -> None:
+        """Poll until this board has handed out every output tick the recording holds: the
+        recorded host asked for what followed (COUNTERS, a new RUN) only after them."""
+        deadline = time.monotonic() + poll_s
+        while run["last"] and set(run["recorded"]) - set(run["now"]) and time.monotonic() < deadline:
+            want = min(set(run["recorded"]) - set(run["now"]))
+            first, _, _, max_bytes = cmd.TICKS_HEAD.unpack_from(run["last"])
+            answer = link.request(cmd.TICKS, cmd.TICKS_HEAD.pack(first, 0, want, max_bytes), check_boot=False)
+            if answer[0] == cmd.OK:
+                run["now"].update(tick_records(answer[1:], run["fields"]))
+            time.sleep(0.01)
+
+    def compare_ticks() -> None:
+        catch_up()
+        for t in sorted(run["recorded"]):
+            rep.ticks += 1
+            now = run["now"].get(t)
+            if now != run["recorded"][t]:
+                rep.differ.append((f"output tick {t}", run["recorded"][t].hex()[:40],
+                                   now.hex()[:40] if now is not None else "never answered"))
+        run.update(recorded={}, now={}, last=None)
+
     for kind, payload, recorded in exchanges(path):
+        if kind != cmd.TICKS and run["last"]:
+            compare_ticks()
         now = link.request(kind, payload, check_boot=False)
         rep.sent += 1
         if kind == cmd.RUN and now[:1] == bytes([cmd.OK]):
-            fields = [cmd.Field(f["name"], f["kind"], tuple(f["shape"]), f["dtype"])
-                      for f in cmd.jload(now[1:])["fields"]]
-            recorded_out, now_out = {}, {}
-        if kind == cmd.TICKS and fields is not None:
-            last_ticks = payload
-            for answer, into in ((recorded, recorded_out), (now, now_out)):
+            run["fields"] = [cmd.Field(f["name"], f["kind"], tuple(f["shape"]), f["dtype"])
+                             for f in cmd.jload(now[1:])["fields"]]
+        if kind == cmd.TICKS and run["fields"] is not None:
+            run["last"] = payload
+            for answer, into in ((recorded, run["recorded"]), (now, run["now"])):
                 if answer and answer[0] == cmd.OK:
-                    into.update(tick_records(answer[1:], fields))
+                    into.update(tick_records(answer[1:], run["fields"]))
         if recorded is None:
             continue
         same = now[:1] == recorded[:1] if kind in STATUS_ONLY or kind == cmd.TICKS else now == recorded
@@ -95,19 +119,7 @@ def replay(path: str | Path, link, *, poll_s: float = 30.0) -> ReplayReport:
             rep.same += 1
         else:
             rep.differ.append((cmd.name(kind), _short(recorded), _short(now)))
-    deadline = time.monotonic() + poll_s
-    while last_ticks and set(recorded_out) - set(now_out) and time.monotonic() < deadline:
-        want = min(set(recorded_out) - set(now_out))
-        first, _, _, max_bytes = cmd.TICKS_HEAD.unpack_from(last_ticks)
-        answer = link.request(cmd.TICKS, cmd.TICKS_HEAD.pack(first, 0, want, max_bytes), check_boot=False)
-        if answer[0] == cmd.OK:
-            now_out.update(tick_records(answer[1:], fields))
-        time.sleep(0.01)
-    for t in sorted(recorded_out):
-        rep.ticks += 1
-        if now_out.get(t) != recorded_out[t]:
-            rep.differ.append((f"output tick {t}", recorded_out[t].hex()[:40],
-                               now_out[t].hex()[:40] if t in now_out else "never answered"))
+    compare_ticks()
     return rep
 
 
