@@ -140,3 +140,23 @@ def test_quantized_graph_on_the_reference_spikes_like_the_chip(tmp_path):
     for n in layers:
         assert chip.spikes[n].any()
         np.testing.assert_array_equal(chip.spikes[n], ref.spikes[n], err_msg=n)
+
+
+def test_exported_file_compiles_with_no_flags_and_runs_the_same(tmp_path):
+    import subprocess
+
+    g, p = _cam_graph()
+    sim.export(tmp_path / "cam.nir")  # semantics in the file: refractory 1 ms, dt 1 ms
+    proc = subprocess.run([sys.executable, "-m", "neurodeploy", "compile", str(tmp_path / "cam.nir"),
+                           "--target", "spinnaker2", "-o", str(tmp_path / "a")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    backend.compile(g, "spinnaker2", tmp_path / "b", options={"steps": 98})  # what target="spinnaker2" runs
+    x = np.zeros((98, 1, 15))
+    for i, times in enumerate(__import__("cam").stimulus(5, 10, p["ops"])):
+        x[np.asarray(times, int), 0, i] = 1
+    layers = ["CA3contContRecallLayer", "Output"]
+    a = backend.run(tmp_path / "a", {"Input": x}, steps=98, record=layers)
+    b = backend.run(tmp_path / "b", {"Input": x}, steps=98, record=layers)
+    for n in layers:
+        assert a.spikes[n].any()
+        np.testing.assert_array_equal(a.spikes[n], b.spikes[n], err_msg=n)

@@ -26,8 +26,8 @@ class SpiNNaker2Backend(Backend):
     host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": plastic_kernel.PlasticEngine(egru_kernel.EGRUEngine(simulator.ENGINE, cores_kernel.run))}
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
-    emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix")  # on the Arm cores: egru.py / egru_kernel.py,
-    # cores.py / cores_kernel.py (whole blocks)
+    emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix", "STDP")  # on the Arm cores: egru.py /
+    # egru_kernel.py, cores.py / cores_kernel.py (whole blocks), plasticity.py / plastic_kernel.py (STDP)
 
     def plan(self, graph, target, options) -> Plan:
         way = egru.plan if egru.handles(graph) else cores.plan if cores.handles(graph) else lower.map_network

@@ -115,7 +115,7 @@ def _initial(graph: Graph, native: frozenset, emulated: frozenset, host: frozens
         if isinstance(node, (nir.Input, nir.Output)):
             continue
         t = type(node).__name__
-        if t in host and not dialect.is_dialect(node):
+        if t in host and not dialect.is_dialect(node) and not _synaptic_current(graph, n):
             place[n] = Placement(HOST, f"{t}: no model on this target; its membrane is computed on the host")
         elif not dialect.is_dialect(node):
             place[n] = Placement(NATIVE, "NIR type")
@@ -127,6 +127,15 @@ def _initial(graph: Graph, native: frozenset, emulated: frozenset, host: frozens
             place[n] = Placement(HOST, f"{t}: no model on this target" if not ops.get(node, n).host
                                  else f"{t}: a host op (real-valued, not on this target's cores)")
     return place
+
+
+def _synaptic_current(graph: Graph, n: str) -> bool:
+    """A non-spiking node that only feeds spiking neurons (through Delays) is a synaptic current
+    (neurodeploy.pynn's ``<p>.isyn``), not a readout: it stays with its neurons."""
+    succ = graph.successors(n)
+    while len(succ) == 1 and isinstance(graph.nodes[succ[0]], nir.Delay):
+        succ = graph.successors(succ[0])
+    return len(succ) == 1 and ops.get(graph.nodes[succ[0]], succ[0]).spiking
 
 
 def _is_chip(place, n):

@@ -87,10 +87,13 @@ def _loops(nodes, edges, dt) -> None:
             raise UnsupportedNode("a loop closed by a plastic projection with a dendritic delay: its "
                                   "delay cannot give NIR's loop step back", where=u,
                                   hint="dendritic_delay_fraction=0 for that projection")
-        own = u + ".axon"
+        own, (source,) = u + ".axon", [a for a, b in edges if b == pre_delay]
         nodes[own] = nir.Delay(delay=np.asarray(nodes[pre_delay].delay) - dt * MS)
         edges[edges.index((pre_delay, u))] = (own, u)
-        edges.append(([a for a, b in edges if b == pre_delay][0], own))
+        edges.append((source, own))
+        if not any(a == pre_delay for a, _ in edges):  # the shared Delay served only this projection
+            del nodes[pre_delay]
+            edges.remove((source, pre_delay))
     if evaluation_order(list(nodes), edges, roots)[1] != delayed:
         raise InvalidModel("the network's loops could not be given NIR's one-step loop delay back",
                            where=", ".join(sorted(u for u, _ in delayed)))
