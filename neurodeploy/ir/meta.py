@@ -39,7 +39,7 @@ NUMBERS = {"dt", *TIMES}
 def stored(graph: nir.NIRGraph, where: str | None = None) -> dict:
     """The semantics fields stored in `graph`'s metadata ({} if none), as Python values; the
     groups of nodes and subgraphs are checked too (module docstring)."""
-    found = _checked(_metadata(graph).get(KEY), where, "")
+    found = _checked(_metadata(graph).get(KEY), where)
     _nested(graph, Semantics(**found), where, ())
     return found
 
@@ -112,22 +112,27 @@ def _metadata(node) -> dict:
     return md if isinstance(md, dict) else {}
 
 
-def _checked(raw, where: str | None, node: str) -> dict:
-    at = f"metadata {KEY!r}" + (f" of node {node!r}" if node else "")
+def _checked(raw, where: str | None) -> dict:
     if raw is None:
         return {}
+    at = f"metadata {KEY!r}"
+    out = _fields(raw, where, at)
+    try:
+        Semantics(**out)
+    except UsageError as e:
+        raise InvalidModel(f"{at}: {e}", where=where) from None
+    return out
+
+
+def _fields(raw, where: str | None, at: str) -> dict:
+    """A stored group as Python values: a dict of known fields, or `InvalidModel`/`UnsupportedNode`."""
     if not isinstance(raw, dict):
         raise InvalidModel(f"{at} must be a group of fields, got {type(raw).__name__}", where=where)
     unknown = sorted(set(raw) - set(NAMES))
     if unknown:
         raise UnsupportedNode(f"{at} has unknown field(s) {', '.join(map(str, unknown))}", where=where,
                               hint=f"written by a newer neurodeploy? this one knows {', '.join(NAMES)}")
-    out = {k: _value(k, v, where, at) for k, v in raw.items()}
-    try:
-        Semantics(**out)
-    except UsageError as e:
-        raise InvalidModel(f"{at}: {e}", where=where) from None
-    return out
+    return {k: _value(k, v, where, at) for k, v in raw.items()}
 
 
 def _value(name: str, v, where: str | None, at: str):
@@ -167,13 +172,7 @@ def _checked_node(raw, sem: Semantics, where: str | None, node: str) -> dict:
     """A node's group: fields other than `NODE_FIELDS` must equal the graph's; returns the node's
     own reset fields that differ from the graph's, checked as one `Semantics`."""
     at = f"metadata {KEY!r} of node {node!r}"
-    if not isinstance(raw, dict):
-        raise InvalidModel(f"{at} must be a group of fields, got {type(raw).__name__}", where=where)
-    unknown = sorted(set(raw) - set(NAMES))
-    if unknown:
-        raise UnsupportedNode(f"{at} has unknown field(s) {', '.join(map(str, unknown))}", where=where,
-                              hint=f"written by a newer neurodeploy? this one knows {', '.join(NAMES)}")
-    vals = {k: _value(k, v, where, at) for k, v in raw.items()}
+    vals = _fields(raw, where, at)
     for k, v in vals.items():
         if k not in NODE_FIELDS and v != getattr(sem, k):
             raise UnsupportedNode(f"node {node!r} stores semantics that differ from the graph's: {k} {v!r}, "
