@@ -50,6 +50,7 @@ class FpgaBackend(Backend):
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:
         o = parse_options(options.backend, target)
         inp, names, folder = structure(graph)
+        o["lanes"] = min(o["lanes"], max(graph.size(n) for n in names))  # no lane without a neuron
         shapes = [(n, graph.size(n), sum(fan_in(graph, folder, n).values())) for n in names]
         rules = resources.rules_from_shapes(target, shapes, o["lanes"], o["weight_bits"])
         if any(not r.ok for r in rules):
