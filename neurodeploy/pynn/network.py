@@ -82,7 +82,7 @@ class Population(_Cells):
         if "v_rest" in self.params:
             self.initial["v"] = self.params["v_rest"].copy()  # PyNN: v starts at v_rest unless set
         self.recorded: dict[str, set] = {}
-        self._set(np.arange(size), {}), self._initialize(np.arange(size), initial_values or {})
+        self._initialize(np.arange(size), initial_values or {})
         sim.add_population(self)
 
     @property
