@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -83,8 +84,10 @@ class Exchange:
         self.link_hops = m.counts[:, len(s2.BLOCKS) * m.n_pe + s2.TOTALS.index("link_hops")]
         self.sent: list[int] = []
         self.hops: list[float] = []
+        self.clock: list[float] = []  # when each tick's exchange began: the tick loop's pace
 
     def __call__(self, mine: sp.csr_matrix) -> sp.csr_matrix:
+        self.clock.append(time.perf_counter())
         coo = mine.tocoo()
         ids = coo.row.astype(np.int64) * self.n + coo.col
         out = [ids[self.needs[q, coo.col]] for q in range(self.k)]
@@ -129,5 +132,7 @@ def run(art, inputs, *, steps: int | None, record: list[str]) -> Result:
         "ranks": e.k, "by": "chip", "chips_per_rank": comm.allgather(e.chips),
         "exchanged_spikes_per_tick": sent.tolist(), "exchanged_bytes_per_tick_mean": float(sent.mean()) * EVENT_BYTES,
         "link_hops_per_tick": hops.tolist(),
+        "seconds_per_tick": float(e.reduce(np.array([np.diff(e.clock).mean() if len(e.clock) > 1 else 0.0]),
+                                           "max")[0]),  # the slowest rank's tick loop
     }
     return res
