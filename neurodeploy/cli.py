@@ -209,6 +209,11 @@ def cmd_run(args) -> None:
     if overruns:
         _say("warning", f"{overruns} tick deadline overrun(s); on the chip these lose spikes", style="yellow")
     out.print(_clean(f"ran {args.artifact} ({result.extra.get('engine', args.engine or 'sim')}) -> {args.out}"))
+    mpi = result.extra.get("mpi")  # under mpirun (SpiNNaker 2 multi-chip, docs/sweep.md)
+    if mpi:
+        out.print(f"MPI: {mpi['ranks']} rank(s), chips per rank {mpi['chips_per_rank']}; per tick "
+                  f"{np.mean(mpi['exchanged_spikes_per_tick']):.1f} spikes exchanged between ranks, "
+                  f"{np.mean(mpi['link_hops_per_tick']):.1f} chip-link hops")
     mc = result.extra.get("monte_carlo")
     if mc:
         a = mc["spike_agreement"]
