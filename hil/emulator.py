@@ -366,6 +366,10 @@ class Board:
                     break
                 body += rec
                 t += 1
+        limit = self.faults.reset_after_output
+        if limit and want <= limit < t and -limit not in self.fired:
+            self.fired.add(-limit)  # output ticks are kept apart from input ticks by their sign
+            raise Reboot
         return cmd.ok(cmd.TICKS_REPLY.pack(run.held, want, t - want) + bytes(body))
 
     def _compute(self, run: Run) -> None:

@@ -1,8 +1,8 @@
 """Fault injection on the link (hil/PROTOCOL.md §6), used by the board emulator on both directions.
 
 Byte faults at set rates: corrupted (XOR with a random non-zero byte), dropped, duplicated, delayed
-(the rest of the write held back `delay_s`). Board faults: a reset when the run reaches given
-ticks, the port vanishing at given ticks for `unplug_s`, a HELLO with another protocol version, and
+(the rest of the write held back `delay_s`). Board faults: a reset when the run's input reaches
+given ticks or its output reaches one, the port vanishing at given ticks for `unplug_s`, a HELLO with another protocol version, and
 state words that zeroing cannot clear. Every draw comes from one seeded generator."""
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Faults:
     delay_s: float = 0.05
     reset_every: int = 0       # ticks; a reset the first time the run reaches each multiple
     reset_at: tuple[int, ...] = ()
+    reset_after_output: int = 0  # a reset instead of the answer that would hand out this output tick
     unplug_at: tuple[int, ...] = ()
     unplug_s: float = 0.5
     protocol: str = ""         # answer HELLO with this protocol version instead of the real one

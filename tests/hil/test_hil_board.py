@@ -55,6 +55,7 @@ FAULTS = {  # name: (emulator faults, proof that the fault fired)
     "duplicated bytes": (["duplicate=0.003", "seed=3"], lambda e: e["link"]["retransmits"] > 0),
     "delayed bytes": (["delay=0.0005", "delay_s=0.2", "seed=4"], lambda e: e["link"]["timeouts"] > 0),
     "reset mid-run": (["reset_at=25"], lambda e: e["recoveries"] == 1),
+    "reset after outputs arrived": (["reset_after_output=40"], lambda e: e["recoveries"] == 1),
     "port vanishes and returns": (["unplug_at=20", "unplug_s=0.3"], lambda e: e["link"]["reopens"] == 1),
 }
 
@@ -62,9 +63,19 @@ FAULTS = {  # name: (emulator faults, proof that the fault fired)
 @pytest.mark.parametrize("fault", [pytest.param(k, marks=pytest.mark.hil(faults=f, board="loihi2", target="loihi2"))
                                    for k, (f, _) in FAULTS.items()])
 def test_recovers_with_no_lost_or_duplicated_spike(examples, hil_port, fault):
-    res, sim = run_hil(examples, "loihi2", hil_port)
+    res, sim = run_hil(examples, "loihi2", hil_port, max_payload=24)  # 6 ticks a frame: outputs flow mid-run
     assert_same(res, sim)
     assert FAULTS[fault][1](res.extra), res.extra
+
+
+@pytest.mark.hil(faults=["reset_after_output=40"], target="loihi2")
+def test_reset_after_outputs_resumes_from_the_first_missing_tick(examples, hil_port, tmp_path):
+    rec = tmp_path / "link.jsonl"
+    # 24-byte frames carry one output tick each, so the answer that would carry tick 40 starts at 40
+    res, sim = run_hil(examples, "loihi2", hil_port, record_file=str(rec), max_payload=24)
+    assert_same(res, sim)
+    runs = [cmd.jload(p) for kind, p, _ in exchanges(rec) if kind == cmd.RUN]
+    assert [r["resume_from"] for r in runs] == [0, 40]
 
 
 @pytest.mark.hil(faults=["protocol=2.0"], target="loihi2")
