@@ -257,7 +257,8 @@ def cmd_validate(args) -> None:
     _charge_steps(x, args.steps, args.input)
     labels = _load_labels(args.labels) if args.labels else None
     with art.reading(args.artifact):
-        rep = fidelity.validate(args.artifact, x, labels=labels, engine=args.engine, steps=args.steps)
+        rep = fidelity.validate(args.artifact, x, labels=labels, engine=args.engine, steps=args.steps,
+                                engine_options={"port": args.port} if args.port else None)
     for w in rep.warnings:
         _say("warning", w, style="yellow")
     text = fidelity_report.render(rep, args.format)
@@ -425,7 +426,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", required=True, help="IN.npy: (T, *in_shape) or (T, batch, *in_shape)")
     sp.add_argument("--labels", help="L.npy: class labels, to report accuracy of target and reference")
     sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
-    sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava)")
+    sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava, hil)")
+    sp.add_argument("--port", help="serial port of the board (--engine hil)")
     sp.add_argument("--format", choices=("md", "json", "html"), default="md")
     sp.add_argument("-o", metavar="FILE", help="write the report here (default: print it)")
     sp.set_defaults(fn=cmd_validate)
