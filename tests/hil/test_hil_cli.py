@@ -73,3 +73,16 @@ def test_engine_hil_without_a_port_says_what_to_pass(examples):
     d, x, _ = examples["loihi2"]
     with pytest.raises(UsageError, match="needs the board's serial port"):
         bk.run(d, x, engine="hil")
+
+
+@pytest.mark.hil(target="loihi2")
+def test_validate_on_the_board(examples, hil_port, tmp_path):
+    d, x, _ = examples["loihi2"]
+    np.save(tmp_path / "x.npy", x)
+    assert main(["validate", str(d), "--engine", "hil", "--port", hil_port, "--input", str(tmp_path / "x.npy"),
+                 "--format", "json", "-o", str(tmp_path / "fid.json")]) == 0
+    rep = json.loads((tmp_path / "fid.json").read_text())
+    assert rep["engine"] == "hil" and rep["target"] == "loihi2"
+    layers = rep["against_quantized"]["layers"]  # the board runs the chip's own quantized model
+    assert {layer["name"] for layer in layers} == {"n0", "n1"}
+    assert all(layer["agreement"] == 1.0 and layer["first_divergence"] is None for layer in layers)
