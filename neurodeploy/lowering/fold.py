@@ -36,7 +36,7 @@ def to_csr(w) -> sp.csr_matrix:
     """float64 CSR of a dense 2-D array's nonzeros, or of a scipy.sparse matrix (the dialect's CSR
     weights). Builds indptr directly: several times faster than scipy's route through COO."""
     if sp.issparse(w):
-        m = sp.csr_matrix(w, dtype=np.float64)
+        m = sp.csr_matrix(w, dtype=np.float64, copy=True)  # eliminate_zeros works in place
         m.eliminate_zeros()
         return m
     w = np.asarray(w)
