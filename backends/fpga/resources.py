@@ -5,7 +5,8 @@ What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/ben
 - memories (weights rows*W x P*wb; v W x P*vb; acc W x P*ab, two for a two-point layer): LUT-RAM
   up to ``estimate.lutram_max_depth`` words or ``lutram_max_bits`` bits (LUTs = bits / bits per LUT of the shallow or deep
   primitives), else the fewest RAMB36 over the part's aspect ratios (UG573, RAMB18 halves); the
-  parameter memory is a constant ROM, which becomes logic (one LUT per bit per 64 words);
+  parameter memory is a constant ROM: its bit columns equal in every word are constants, the
+  others become logic (one LUT per bit per 64 words) or, when deep, block RAM;
 - DSP48E2: each signed x by y product takes ceil(x/(a-1)) * ceil(y/(b-1)) slices (a x b = 27 x 18,
   the cheaper way round); one v*A per LIF lane, r*c, its index product and r*(K1+LUT) per
   two-point lane; a weight address (row * W, W not a power of two) at least
@@ -89,7 +90,9 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
         weights = memory(target, P * wb, lay["rows"] * W)
         state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)])
         words = pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields])
-        rom = varying_bits(words, P * pw) * math.ceil(W / int(target.v("estimate.lutram_shallow_depth")))
+        varying = varying_bits(words, P * pw)  # constant columns of the ROM are no memory at all
+        params = memory(target, varying, W) if varying else {"bram36": 0, "lut": 0, "lutram": True}
+        rom = varying * math.ceil(W / int(target.v("estimate.lutram_shallow_depth"))) if params["lutram"] else 0
         if tp:
             t = lay["transfer"]
             width = 2 * ab + abs(t["km"]).bit_length()
@@ -102,7 +105,7 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
         regs = P * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb)) * (2 if W == 1 else 1)
         regs -= P * wb * weights["lutram"] * (W == 1)
         bitmap = W * P if lay["consumers"] else 0
-        r = {"bram36": weights["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
+        r = {"bram36": weights["bram36"] + params["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
              "lut": round(datapath + weights["lut"] + sum(m["lut"] for m in state) + rom
                           + lay["size"] * len(lay["consumers"]) * float(target.v("estimate.lut_per_scanned_neuron"))),
              "ff": regs + bitmap}
