@@ -120,3 +120,13 @@ def test_one_convention_per_graph_unless_the_target_declares_per_node():
     new, _ = rewrites.rewrite(g)
     assert not meta.node_fields(new.nodes["3"]) and new.semantics.reset_timing == "same_step"
     check(new, Support("toy", values, (nir.LIF,)))
+
+
+def test_spinnaker2_subtracts_theta_over_beta_for_a_late_cuba_subtract(tmp_path):
+    """snnTorch Synaptic's default: no graph rewrite, the software kernel's reset mode instead."""
+    rng = np.random.default_rng(6)
+    net = random_net("Synaptic", "subtract", True, rng, n_in=4, per_neuron=False)
+    art = bk.compile(_graph(net, 4), "spinnaker2", tmp_path / "a")
+    assert "rewrites" not in art.manifest and art.manifest["semantics"]["reset_timing"] == "next_step"
+    script = (tmp_path / "a" / "network_s2.py").read_text()
+    assert "kernel subtracts v_reset" in script and '"reset": "reset_by_subtracting_v_reset"' in script

@@ -34,7 +34,11 @@ reference nir.md §6):
   rounding halves the worst error at no cost). Weights that become 0 are dropped (no synapse word).
 - Reset: semantics ``zero`` -> reset_to_v_reset with v_reset 0; ``subtract`` -> reset_by_subtraction;
   ``v_reset`` -> reset_to_v_reset with v_reset = node v_reset * S. Neurons reset in the step they
-  spike (reset_timing same_step only).
+  spike. A CubaLIF with ``subtract`` applied next step (snnTorch Synaptic's default) ->
+  reset_by_subtracting_v_reset with v_reset = S*theta/alpha_decay: the late subtract is a same-step
+  subtract of theta/beta, spikes identical (docs/semantics.md); the kernel is software, py-spinnaker2
+  has no such mode. LIF/IF with a late reset are refused here so that the compiler's rewrites
+  (`neurodeploy.lowering.rewrites`, native parts) apply; so is a late reset to zero on a CubaLIF.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurodeploy import lowering as lw
-from neurodeploy.errors import InvalidModel, UnsupportedNode
+from neurodeploy.errors import InvalidModel, UnsupportedNode, UnsupportedSemantics
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import RESETS
 
@@ -97,12 +101,15 @@ class Network:
 def support(opts) -> lw.Support:
     """The semantics SpiNNaker 2 models (checked by the core before mapping)."""
     hints = {k: HOST_HINT.format(what=v) for k, v in HOST_WHAT.items()}
-    hints["reset_timing"] = "SpiNNaker 2 neurons reset in the step they spike: compile with --reset-timing same_step"
+    hints["reset_timing"] = ("SpiNNaker 2 neurons reset in the step they spike (a late subtract: as a subtract of "
+                             "theta/beta): compile with --reset-timing same_step")
     hints["CubaLIF.integrator"] = ("the exact CubaLIF needs a second synapse one tick later: compile with "
                                    "-O conn_delay=1 (4-bit weights), or use --integrator euler")
+    same_step = {"reset_timing": ("same_step",)}  # LIF/IF: a late reset is rewritten by the compiler
+    cuba = {} if opts.conn_delay > 0 else {"integrator": ("euler",)}
     return lw.Support("SpiNNaker 2", values={"dt": None, "reset": RESETS, "integrator": ("exact", "euler"),
-                                            "reset_timing": ("same_step",)},
-                      neurons=NEURONS, per_type={} if opts.conn_delay > 0 else {nir.CubaLIF: {"integrator": ("euler",)}},
+                                            "reset_timing": ("same_step", "next_step")},
+                      neurons=NEURONS, per_type={nir.LIF: same_step, nir.IF: same_step, nir.CubaLIF: cuba},
                       hints=hints)
 
 
@@ -188,6 +195,13 @@ def _neuron_params(cf: lw.CurrentFirst, bias: np.ndarray, sem, w_scale: np.ndarr
         params["i_offset"] = cf.c * scale + bias * w_scale * (cf.bias_gain / cf.t0)
         params["exc_decay"] = params["inh_decay"] = cf.a_s
     reset = "reset_by_subtraction" if sem.reset == "subtract" else "reset_to_v_reset"
+    if sem.reset_timing == "next_step":  # a CubaLIF (support): subtract theta/beta in the spiking step
+        if sem.reset != "subtract":
+            err = UnsupportedSemantics("SpiNNaker 2 applies a reset to a value in the spiking step only",
+                                       where="semantics", hint="compile with --reset-timing same_step")
+            err.field = "reset_timing"  # the compiler's late_zero rewrite applies (lowering/rewrites.py)
+            raise err
+        reset, params["v_reset"] = "reset_by_subtracting_v_reset", cf.theta * scale / cf.a_m
     return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}, scale, reset
 
 

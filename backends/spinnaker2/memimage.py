@@ -54,7 +54,8 @@ ROW_ADDR_SHIFT = 8  # format: MPT word = (row address << 8) | row length
 ROW_LEN_MASK = 0xFF  # format: low 8 bits of the MPT word
 LINKS = ((1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1))  # E, NE, N, W, SW, S: route bits 0-5
 MODELS = ("spike_list", "lif_no_delay", "lif", "lif_curr_exp_no_delay", "lif_curr_exp", "lif_conv2d")
-RESETS = ("reset_to_v_reset", "reset_by_subtraction")
+RESETS = ("reset_to_v_reset", "reset_by_subtraction",  # format: reset_mode ids
+          "reset_by_subtracting_v_reset")  # subtract the v_reset field (a late subtract made same-step)
 PARAMS = ("threshold", "alpha_decay", "i_offset", "v_reset", "v_init")
 CURR_PARAMS = PARAMS + ("exc_decay", "inh_decay")
 CONV_FIELDS = ("in_channels", "in_height", "in_width", "out_channels", "out_height", "out_width", "kernel_h",

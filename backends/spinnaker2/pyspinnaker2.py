@@ -72,6 +72,9 @@ def network_script(m, graph) -> tuple[str, dict]:
                 arrays[f"{var}/{k}"] = p.params[k]
             arrays[f"{var}/v_scale"] = p.v_scale.astype(np.float32)
             params = ", ".join(f'"{k}": D["{var}/{k}"].tolist()' for k in keys)
+            if p.reset == "reset_by_subtracting_v_reset":
+                lines.append(f"# {name}: neurodeploy's kernel subtracts v_reset (theta/beta, a late subtract made "
+                             "same-step); stock py-spinnaker2 has no such reset mode")
             lines.append(f'{var} = snn.Population(size={p.size}, neuron_model="{p.model}", '
                          f'params={{{params}, "reset": "{p.reset}"}}, name={name!r}, record={record})')
         lines.append(f"{var}.set_max_atoms_per_core({sl.atoms[name]})")

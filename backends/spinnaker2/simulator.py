@@ -9,7 +9,8 @@ with spikes x fan-out). Per tick, as the chip's timer ISR does (reference §3):
    t + delay field (so a spike takes delay+1 ticks; the ``*_no_delay`` models use the next tick);
 2. neurons update in float32 as the M4F does: ``I = decay*I + in`` (lif_curr_exp*), then
    ``v = alpha_decay*v + I + i_offset + in``; spike if ``v > threshold`` (the strict comparison is
-   neurodeploy's reference rule; the chip's own is unverified); reset to v_reset or by subtraction;
+   neurodeploy's reference rule; the chip's own is unverified); reset to v_reset or by subtraction
+   (of the threshold, or of v_reset in mode reset_by_subtracting_v_reset);
 3. spikes are sent: packets and NoC/chip-link hops come from walking the routing tables;
 4. each PE's cycles are costed (TOML cost model, copied into the run spec) and compared with the
    tick's cycle budget; an overrun is counted and reported. On the chip an overrun delays the PE
@@ -107,7 +108,7 @@ def load(art) -> Machine:
     pop_of_slice = pes["pop"]
     pop_base = np.array([base[np.flatnonzero(pop_of_slice == i)[0]] for i in range(len(spec["populations"]))])
     models = np.zeros(total, np.int64)
-    subtract = np.zeros(total, bool)
+    subtract, amount = np.zeros(total, bool), np.zeros(total, bool)
     params = {k: np.zeros(total, np.float32) for k in mi.CURR_PARAMS}
     syn = {"src": [], "dst": [], "w": [], "d": [], "pe": [], "conv": []}
     for s, img in enumerate(images):
@@ -117,7 +118,8 @@ def load(art) -> Machine:
         model = mi.MODELS[model_id]
         lo = base[s]
         models[lo:lo + n] = model_id
-        subtract[lo:lo + n] = mi.RESETS[reset_id] == "reset_by_subtraction"
+        subtract[lo:lo + n] = mi.RESETS[reset_id] != "reset_to_v_reset"
+        amount[lo:lo + n] = mi.RESETS[reset_id] == "reset_by_subtracting_v_reset"
         if model == "spike_list":
             continue
         for k, v in mi.parse_neurons(img[mi.NEURON], model, n).items():
@@ -157,6 +159,7 @@ def load(art) -> Machine:
             mla[s] = n_of[s] * p["in_channels"] * p["kernel_h"] * p["kernel_w"]
     counts = _counts(spec, pes, images, cat, base, n_of, total, n_pe, art)
     pops = spec["populations"]
+    params["drop"] = np.where(amount, params["v_reset"], params["threshold"])  # what a subtraction removes
     return Machine(spec, pes, np.repeat(pop_of_slice, n_of), base, pop_base, params, models, subtract, curr,
                    weights, inh, counts, n_pe, pe_neurons, mla,
                    {p["name"]: p["record_spikes"] for p in pops}, {p["name"]: p["record_v"] for p in pops})
@@ -342,7 +345,7 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
         drive = np.where(curr, i_exc + i_inh, inp_t)
         v = P["alpha_decay"] * v + drive + P["i_offset"]
         s = (v > P["threshold"]) & neuron
-        v = np.where(s, np.where(subtract, v - P["threshold"], P["v_reset"]), v).astype(np.float32)
+        v = np.where(s, np.where(subtract, v - P["drop"], P["v_reset"]), v).astype(np.float32)
         if t < x.shape[0]:
             s[:, in_at] = x[t][:, in_col] != 0
         for p, (at, col) in rec_at.items():
