@@ -170,3 +170,21 @@ def test_unsupported_neuron_and_reset_are_refused(tmp_path):
                                 v_leak=np.zeros(3), v_threshold=np.full(3, 0.05), v_reset=np.zeros(3))
     with pytest.raises(UnsupportedSemantics, match="^n0: CubaLIF"):
         bk.compile(g, TARGET, tmp_path / "b")
+
+
+def test_a_spike_bitmap_wider_than_one_signal_is_refused_before_writing(tmp_path):
+    """A 70,000-neuron layer feeding another: its spike bitmap would be one 70,000-bit register."""
+    import scipy.sparse as sp
+
+    n = 70_000
+    g = chain((1, 2, 1))
+    g.nodes["w0"] = nir.Linear(weight=sp.csr_matrix(np.full((n, 1), 0.5)))
+    g.nodes["n0"] = nir.LIF(tau=np.full(n, 2e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.05),
+                            v_reset=np.zeros(n))
+    g.nodes["w1"] = nir.Linear(weight=sp.csr_matrix(np.full((1, n), 1e-4)))
+    g.out_shape.update({"w0": (n,), "n0": (n,)})
+    g.in_shape.update({"n0": (n,), "w1": (n,)})
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(g, TARGET, tmp_path / "a")
+    assert e.value.rule == "bitmap_bits" and e.value.needed >= n
+    assert not (tmp_path / "a").exists()

@@ -128,4 +128,8 @@ def rules(spec: dict, target: Target, est: dict, clock: float) -> list[Rule]:
                  hint="fewer -O lanes or narrower formats"),
             Rule("lut", t["lut"], int(target.v("part.luts")), where="logic"),
             Rule("ff", t["ff"], int(target.v("part.ffs")), where="registers"),
-            Rule("clock", clock, float(target.v("part.pl_clock_max")), where="design.clock")]
+            Rule("clock", clock, float(target.v("part.pl_clock_max")), where="design.clock"),
+            Rule("bitmap_bits", max((lay["words"] * spec["lanes"] for lay in spec["layers"] if lay["consumers"]),
+                                    default=0),
+                 int(target.v("design.max_signal_bits")), where="spike bitmap",
+                 hint="a layer that feeds another keeps its spikes in one register; split the layer")]
