@@ -193,3 +193,39 @@ def test_the_readout_membrane_is_an_output_on_every_target():
         has_li = "LI" not in getattr(bk.get(name), "host_neurons", ())
         assert (split.placement["3"].where == HOST) != has_li, name
         assert split.placement["1"].where != HOST, name  # the spiking layer stays on the chip
+
+
+@pytest.mark.parametrize("target", ["loihi2", "spinnaker2", "fpga-zcu102", "crossbar-rram"])
+def test_tutorial_readout_runs_on_every_target_as_a_membrane(target, tmp_path):
+    """Linear -> Leaky -> Linear -> Leaky(reset_mechanism="none"): compiled with the CLI's split (the
+    readout on the host where the target has no LI), run; the output is snnTorch's readout membrane.
+    Decay and weights are binary fractions, so that every target holds them exactly."""
+    from neurodeploy import backend as bk
+    from neurodeploy.cli import main
+
+    if bk.resolve(target)[0].backend not in bk.installed():
+        pytest.skip(f"{target} not installed")
+    rng = np.random.default_rng(8)
+    net = nn.Sequential(nn.Linear(6, 10), snn.Leaky(beta=0.875, reset_mechanism="zero", reset_delay=False),
+                        nn.Linear(10, 3), snn.Leaky(beta=0.8, reset_mechanism="none")).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(rng.choice([0.0, 0.375, 1.25], (10, 6))))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor(rng.choice([-0.5, 0.25, 0.75], (3, 10))))
+        net[2].bias.zero_()
+    x = spikes_in(rng, 30, 1, 6)
+    _, mem = snntorch_run(net, torch.tensor(x))
+    ir.write(tmp_path / "m.nir", export(net, torch.zeros(1, 6)).graph)
+    np.save(tmp_path / "x.npy", x[:, 0].astype(np.float32))
+    assert main(["compile", str(tmp_path / "m.nir"), "--target", target, "-o", str(tmp_path / "a")]) == 0
+    assert main(["run", str(tmp_path / "a"), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "r.npz")]) == 0
+    r = np.load(tmp_path / "r.npz")
+    out = r[next(k for k in r.files if k.startswith("output."))]  # the Output node: the readout membrane
+    assert np.abs(mem[3]).max() > 0 and out.size == mem[3].size
+    if target in EXACT_READOUT:
+        np.testing.assert_allclose(out.reshape(mem[3].shape), mem[3], rtol=1e-4, atol=1e-4)
+
+
+# Where the hidden spikes are those of snnTorch on this network. The crossbar's analog devices and the
+# FPGA pipeline (its readout differs from the third step on; reported, not yet explained) are not.
+EXACT_READOUT = ("loihi2", "spinnaker2")

@@ -127,6 +127,7 @@ def compile_pipeline(graph: Graph, target: str, out_dir: str | Path, *, options:
                               f"{name}_state.npz": _sha(tmp / f"{name}_state.npz")})
             else:
                 entry["artifact"] = f"chip_{seg.index}"
+                entry["inputs"] += [n for n in seg.nodes if n in graph.inputs]  # a graph input the chip reads itself
                 chip, opts, qs, bits = _chip_part(graph, seg, split, backend, options, calibration)
                 bk.compile(chip, t, tmp / entry["artifact"], options=opts)
                 entry["fed_by"] = {n: graph.predecessors(n)[0] for n in seg.outputs
