@@ -1,9 +1,9 @@
 """`neurodeploy sweep` on the embedded Dask local cluster, 1 and 2 workers: points per second, scaling
 efficiency, and the measured cost of one point (compile + validate + energy) beside the cluster's
 start-up. The grid: the 4-5-3 LIF network of tests/test_energy_model.py on loihi1, crossbar-pcm
-(all device effects, 4 Monte Carlo draws) and spinnaker2, 6 seeded replicates each (18 points).
+(all device effects, 4 Monte Carlo draws) and spinnaker2, 20 seeded replicates each (60 points).
 
-    .venv/bin/python bench/bench_sweep.py [--replicates 6] [--workers 1 2]
+    .venv/bin/python bench/bench_sweep.py [--replicates 20] [--workers 1 2]
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ input = "x.npy"
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--replicates", type=int, default=6)
+    ap.add_argument("--replicates", type=int, default=20)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "tests"))
@@ -59,13 +59,14 @@ def main() -> None:
                          "per_point": float(np.mean([r["wall_s"] for r in table]))})
     base = rows[0]
     print("| workers | load avg | points (ok) | wall s (cluster start included) | points/s | speed-up | efficiency | "
-          "mean s per point (in the worker) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "mean s per point (in the worker) | worker busy (sum of point times / workers x wall) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rate = r["points"] / r["wall"]
         sp = rate / (base["points"] / base["wall"])
         print(f"| {r['workers']} | {r['load']:.1f} | {r['points']} ({r['ok']}) | {r['wall']:.1f} | {rate:.2f} | {sp:.2f} | "
-              f"{sp / (r['workers'] / base['workers']):.2f} | {r['per_point']:.2f} |")
+              f"{sp / (r['workers'] / base['workers']):.2f} | {r['per_point']:.2f} | "
+              f"{r['per_point'] * r['points'] / (r['workers'] * r['wall']):.2f} |")
 
 
 if __name__ == "__main__":
