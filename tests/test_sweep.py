@@ -68,6 +68,7 @@ def test_grid_order_keys_and_seeds(spec_dir):
     ("[sweep]\nmodel='m.nir'\n[grid]\ntarget='loihi1'\ninput='x.npy'\n[grid.semantics]\nvolts=[1]\n", "unknown field"),
     ("[sweep]\nmodel='m.nir'\n[grid]\ntarget='loihi1'\ninput='x.npy'\n[grid.options]\nseed=['1']\n", "seeds from"),
     ("[sweep\n", "not valid TOML"),
+    ("[sweep]\nmodel='m.nir'\nengine=1\n[grid]\ntarget='loihi1'\ninput='x.npy'\n", "engine must be a string"),
 ])
 def test_bad_spec_is_a_usage_error_naming_the_file(tmp_path, text, words):
     (tmp_path / "bad.toml").write_text(text)

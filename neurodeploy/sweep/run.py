@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .. import safeio
-from ..errors import TargetError, UsageError
+from ..errors import TargetError
 from . import table
 from .point import evaluate
 from .spec import Point, Spec
@@ -111,8 +111,3 @@ def _submit_all(spec, todo, model, arrays, labels, run, cluster, workers, keep, 
                 rows[p.key] = row
                 bar.advance(task)
 
-
-def check_address(address: str) -> str:
-    if "://" not in address and ":" not in address:
-        raise UsageError(f"--cluster {address!r} is not a scheduler address", hint="e.g. tcp://10.0.0.1:8786")
-    return address

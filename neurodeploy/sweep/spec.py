@@ -117,6 +117,9 @@ def load(path: str | Path, *, out: str | Path | None = None) -> Spec:
         if need not in table:
             raise UsageError(f"the sweep file names no {need}", where=where,
                              hint=f"add {need} = ... under [{'sweep' if table is run else 'grid'}]")
+    for key in ("model", "labels", "engine", "out"):
+        if key in run and not isinstance(run[key], str):
+            raise UsageError(f"[sweep] {key} must be a string, got {run[key]!r}", where=where)
     base = p.parent
     spec = Spec(path=p, model=base / str(run["model"]), labels=base / str(run["labels"]) if "labels" in run else None,
                 steps=_positive(run, "steps", where), engine=run.get("engine"), samples=_positive(run, "samples", where),
