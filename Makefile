@@ -53,7 +53,7 @@ rtl-tools:
 mpi: env
 	@command -v mpirun >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; } \
 	  || echo "Open MPI could not be installed: the MPI tests will skip and say so"
-	@$(PY) -c 'import mpi4py' 2>/dev/null || $(PY) -m pip install -q mpi4py \
+	@$(PY) -c 'import mpi4py' 2>/dev/null || $(PY) -m pip install -q mpi4py==4.1.2 \
 	  || echo "mpi4py could not be installed: the MPI tests will skip and say so"
 
 env: $(VENV)/.done
