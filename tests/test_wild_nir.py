@@ -85,10 +85,9 @@ def test_norse_input_driving_neurons_is_refused_by_spinnaker2_with_the_fix(tmp_p
 def test_two_lif_neurons_timing_explained(tmp_path):
     """lif1 is driven by its leak alone (v_leak 1.2 > threshold 1); the reference fires at step 179.
     Loihi 2 fires where the float model with Loihi's own 12-bit decay and bias fires (spike-exact
-    against the quantized reference): the step it moves is quantization. SpiNNaker 2 fires at 178:
-    its simulator applies biases from tick 0 and shifts lif1's trace back by its lag of 1 tick
-    (backends/spinnaker2/simulator.py, "Biases act from tick 0"), so bias-driven spikes show one
-    step early on the reference timeline; its quantized reference (float32 parameters) fires at 179."""
+    against the quantized reference): the step it moves is quantization. SpiNNaker 2 fires at 179 too:
+    lif1 runs one tick behind, and its population starts at that tick (backends/spinnaker2/simulator.py,
+    "start tick"), so its leak does not integrate a tick early."""
     g = ir.load(WILD / "nir-paper_two_lif_neurons.nir")
     x = np.zeros((300, 1))
     ref = simulate(g, x, record=["lif1"]).spikes["lif1"][:, 0, 0]
@@ -99,4 +98,4 @@ def test_two_lif_neurons_timing_explained(tmp_path):
     s2 = bk.compile(g, "spinnaker2", tmp_path / "s", options={"steps": "300", "record": "all"})
     chip = bk.run(s2.path, x, record=["lif1"])
     assert chip.extra["lag_ticks"]["lif1"] == 1
-    assert np.flatnonzero(chip.spikes["lif1"][:, 0, 0])[0] == 178
+    assert np.flatnonzero(chip.spikes["lif1"][:, 0, 0])[0] == 179

@@ -20,8 +20,10 @@ with spikes x fan-out). Per tick, as the chip's timer ISR does (reference §3):
 Timing: every projection hop adds delay+1 ticks, so population P runs `lag[P]` ticks behind the
 reference. The run executes steps + max lag ticks and returns each recorded trace shifted by its lag,
 so index t is reference step t (as the NIR paper ran T+1 ticks and dropped the first);
-`extra["lag_ticks"]` gives the shifts. Biases act from tick 0, so a population with lag k has
-integrated k extra ticks of bias when its first input arrives; this is what the chip does.
+`extra["lag_ticks"]` gives the shifts. A population's neurons start updating at tick lag[P] (the run
+spec's per-population start tick, which the software neuron kernel honours): before it nothing has
+reached them, and a bias (i_offset) acting earlier would have integrated lag[P] extra ticks, which
+no reference step corresponds to. So every population runs exactly its reference timeline.
 Samples of a batch are independent runs of the chip; counters sum over them and
 ``sim_time_s = batch x ticks x tick``.
 
@@ -320,6 +322,7 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
     curr, subtract, neuron = m.curr[own], m.subtract[own], neuron[own]
     weights = {d: w[:, own] for d, w in m.weights.items()}
     inh = {d: w[:, own] for d, w in m.inh.items()}
+    start = np.array([p["lag"] for p in pops])[m.pop_slice[own]]  # tick each neuron's population starts
     v = np.zeros((B, n_own), np.float32)
     i_exc, i_inh = np.zeros((B, n_own), np.float32), np.zeros((B, n_own), np.float32)
     depth = max(list(m.weights) + list(m.inh) + [1]) + 1
@@ -343,8 +346,9 @@ def run(art, inputs, *, steps: int | None, record: list[str], partition: Callabl
         i_exc = np.where(curr, P["exc_decay"] * i_exc + inp_t, 0).astype(np.float32)
         i_inh = np.where(curr, P["inh_decay"] * i_inh + inh_t, 0).astype(np.float32)
         drive = np.where(curr, i_exc + i_inh, inp_t)
-        v = P["alpha_decay"] * v + drive + P["i_offset"]
-        s = (v > P["threshold"]) & neuron
+        started = t >= start
+        v = np.where(started, P["alpha_decay"] * v + drive + P["i_offset"], v)
+        s = (v > P["threshold"]) & neuron & started
         v = np.where(s, np.where(subtract, v - P["drop"], P["v_reset"]), v).astype(np.float32)
         if t < x.shape[0]:
             s[:, in_at] = x[t][:, in_col] != 0
