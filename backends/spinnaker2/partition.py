@@ -104,7 +104,8 @@ def dense_entries(net: Network, sl: Slicing, pop: str):
     which = np.searchsorted(offsets, idx, side="right") - 1
     k = np.array([sl.atoms[q] for q in pres])[which]
     src = np.array([sl.base[q] for q in pres])[which] + (idx - offsets[which]) // k
-    first = np.flatnonzero(np.r_[True, (local[1:] != local[:-1]) | (src[1:] != src[:-1])])
+    # (no synapse at all, e.g. an all-zero weight layer: no entry, not one spurious first row)
+    first = np.flatnonzero(np.r_[key.size > 0, (local[1:] != local[:-1]) | (src[1:] != src[:-1])])
     longest = np.maximum.reduceat(per_neuron, first) if first.size else empty
     return local[first], src[first], longest, np.bincount(local, minlength=count)
 
