@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import nir
 import numpy as np
 
 from . import artifact as art
@@ -56,6 +57,16 @@ class Rule:
         if not self.ok:
             raise ResourceExceeded(self.name, self.needed, self.available, where=self.where or None,
                                    hint=self.hint or None)
+
+
+def delay_rules(graph: Graph, available: int, rule: str) -> list[Rule]:
+    """One rule per NIR Delay node: its longest delay in whole steps of dt against a target's delay
+    field (issue #10: a Delay node over the field is a design rule, exit 4, not a malformed model)."""
+    from .semantics import to_steps
+
+    return [Rule(rule, to_steps(float(np.max(node.delay)), graph.semantics.dt, "delay", where=name), available,
+                 where=name, hint="split the delay over relay layers")
+            for name, node in graph.nodes.items() if isinstance(node, nir.Delay) and np.size(node.delay)]
 
 
 @dataclass(frozen=True)
@@ -221,9 +232,10 @@ def plan(graph: Graph, target: str | tg.Target, options: dict | Options | None =
 
 
 def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
-            overwrite: bool = False) -> art.Artifact:
+            overwrite: bool = False, calibration: dict | None = None) -> art.Artifact:
     """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
-    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
+    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule.
+    `calibration`: the precision search that chose the options (`neurodeploy.calibrate`), recorded."""
     from .lowering import rewrites
 
     t, backend = resolve(target)
@@ -242,6 +254,7 @@ def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, optio
                                  **({rewrites.KEY: graph.metadata[rewrites.KEY]} if graph.metadata.get(rewrites.KEY) else {}),
                                  "options": {**opts.backend, **{k: v for k, v in (options or {}).items()
                                                                 if k in COMMON_KEYS}},
+                                 **({"calibration": calibration} if calibration else {}),
                                  "common_options": opts.common.to_dict(), backend.name: info})
     return art.Artifact(out_dir)
 

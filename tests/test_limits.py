@@ -99,7 +99,8 @@ def _loihi_output_axons(t):
     return chain(1, (dense(a, 1), lif(a)), (csr(b, a, 1), lif(b))), {}
 
 
-def _loihi_delay(t):
+def _delay_node(t):
+    """A NIR Delay node one step over the target's delay field (issue #10: "delay 63 > max_delay")."""
     steps = t.v("limits.delay_max") + 1
     g = chain(4, (dense(4, 4), lif(4)))
     g.nodes["d"] = nir.Delay(delay=np.full(4, steps * DT))
@@ -190,10 +191,6 @@ def _s2_weight_4bit(t):  # conn_delay >= 1: the 16-bit synapse word with its 4-b
                                                                                   "conn_delay": 1}
 
 
-def _s2_delay(t):
-    return chain(2, (dense(2, 2), lif(2))), {"conn_delay": t.v("limits.delay_max") + 1}
-
-
 def _s2_pes(t):
     n = t.v("limits.usable_pes") * t.v("limits.max_atoms_lif_no_delay") + 1
     return chain(1, (csr(n, 1, 1), lif(n))), {}
@@ -203,7 +200,7 @@ def _s2_pes(t):
 BUILDERS = {
     ("loihi", "loihi.cores"): _loihi_cores, ("loihi", "limits.synapse_memory_per_core"): _loihi_memory,
     ("loihi", "loihi.fan_in_per_neuron"): _loihi_fan_in, ("loihi", "loihi.output_axons_per_core"): _loihi_output_axons,
-    ("loihi", "loihi.delay"): _loihi_delay, ("loihi", "loihi.weight_exp"): _loihi_weight_exp,
+    ("loihi", "loihi.delay"): _delay_node, ("loihi", "loihi.weight_exp"): _loihi_weight_exp,
     ("loihi", "loihi.weight_mant"): _loihi_weight_mant, ("loihi", "loihi.state_bits"): _loihi_state,
     ("loihi", "loihi.bias_exp"): _loihi_bias_exp, ("loihi", "loihi.bias_mant"): _loihi_bias_mant,
     ("loihi", "loihi.threshold"): _loihi_threshold, ("loihi", "loihi.decay"): _loihi_decay,
@@ -211,7 +208,7 @@ BUILDERS = {
     ("fpga", "bram36_weights"): _fpga_weight_bram, ("fpga", "bram36"): _fpga_bram, ("fpga", "lut"): _fpga_lut,
     ("fpga", "ff"): _fpga_ff,
     ("spinnaker2", "limits.weight_max_int8"): _s2_weight_int8, ("spinnaker2", "limits.weight_max_4bit"): _s2_weight_4bit,
-    ("spinnaker2", "delay range"): _s2_delay, ("spinnaker2", "PEs"): _s2_pes,
+    ("spinnaker2", "delay range"): _delay_node, ("spinnaker2", "PEs"): _s2_pes,
 }
 # ~16 M synapses (the memory of every core, plus one neuron); FPGA layers of 10^5 neurons calibrated
 SLOW = {"limits.synapse_memory_per_core", "part.luts", "part.ffs", "part.bram36"}

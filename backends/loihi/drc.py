@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import math
 
-import nir
-import numpy as np
-
-from neurodeploy.backend import Rule
+from neurodeploy.backend import Rule, delay_rules
 from neurodeploy.ir.graph import Graph
-from neurodeploy.semantics import to_steps
 from neurodeploy.targets import Target
 
 ROLE = "compile"
@@ -36,12 +32,8 @@ def bits(x: float) -> int:
 
 def delays(graph: Graph, target: Target) -> None:
     """Every Delay node fits the delay field; none is modelled by the engines, so any is then refused."""
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.Delay):
-            d = np.asarray(node.delay, dtype=np.float64)
-            steps = to_steps(float(d.max()), graph.semantics.dt, "delay", where=name) if d.size else 0
-            Rule("loihi.delay", steps, int(target.v("limits.delay_max")), where=name,
-                 hint="split the delay over relay layers").raise_if_violated()
+    for rule in delay_rules(graph, int(target.v("limits.delay_max")), "loihi.delay"):
+        rule.raise_if_violated()
 
 
 def weight_exp(name: str, peak: float, mant_max: int, e_max: int) -> Rule:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy.artifact import dump_json, save_npz
+from neurodeploy.backend import delay_rules
 from neurodeploy.errors import UsageError
 
 from . import drc
@@ -94,6 +95,8 @@ def recording(net: Network, record) -> tuple[set, set]:
 def map_network(graph, target, options) -> Mapping:
     """The whole mapping for `options` (`neurodeploy.backend.Options`), rules included."""
     opts = parse(options.backend, target)
+    for rule in delay_rules(graph, target.v("limits.delay_max"), "delay range"):  # before the Delay is refused
+        rule.raise_if_violated()
     steps = options.common.steps or target.v("defaults.steps")
     w_max = target.v("limits.weight_max_4bit" if opts.conn_delay > 0 else "limits.weight_max_int8")
     net, peaks = convert(graph, opts, w_max)
