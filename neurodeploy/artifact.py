@@ -40,7 +40,8 @@ STAGING, ASIDE = "partial", "old"
 # backend's own info sits under its name and is the backend's to check.
 REQUIRED = {"format": str, "format_version": int, "target": str, "backend": str, "files": dict, "digest": str}
 COMMON_INFO = {"semantics": dict, "model": str, "options": dict, "common_options": dict,
-               "rewrites": list}  # rewrites: exact convention rewrites applied (lowering/rewrites.py)
+               "rewrites": list,  # rewrites: exact convention rewrites applied (lowering/rewrites.py)
+               "calibration": dict}  # the precision search of compile --fidelity (calibrate.py)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 

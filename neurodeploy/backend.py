@@ -232,9 +232,10 @@ def plan(graph: Graph, target: str | tg.Target, options: dict | Options | None =
 
 
 def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, options: dict | None = None,
-            overwrite: bool = False) -> art.Artifact:
+            overwrite: bool = False, calibration: dict | None = None) -> art.Artifact:
     """Compile `graph` for `target` into the artifact directory `out_dir` (pure: same input,
-    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule."""
+    byte-identical artifact). Raises `ResourceExceeded` with the first violated rule.
+    `calibration`: the precision search that chose the options (`neurodeploy.calibrate`), recorded."""
     from .lowering import rewrites
 
     t, backend = resolve(target)
@@ -253,6 +254,7 @@ def compile(graph: Graph, target: str | tg.Target, out_dir: str | Path, *, optio
                                  **({rewrites.KEY: graph.metadata[rewrites.KEY]} if graph.metadata.get(rewrites.KEY) else {}),
                                  "options": {**opts.backend, **{k: v for k, v in (options or {}).items()
                                                                 if k in COMMON_KEYS}},
+                                 **({"calibration": calibration} if calibration else {}),
                                  "common_options": opts.common.to_dict(), backend.name: info})
     return art.Artifact(out_dir)
 

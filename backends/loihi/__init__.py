@@ -75,6 +75,14 @@ class LoihiBackend(Backend):
     engines = {"sim": bitsim.ENGINE, "lava": engine.ENGINE}
     graded_input_option = "input_bits"  # inputs are integer events: neurodeploy.host quantizes values crossing in
 
+    precision_cost_unit = "threshold mantissa bits"
+
+    def precision_choices(self, graph: Graph, target: Target) -> list[tuple[dict, int]]:
+        """``headroom_bits`` for `neurodeploy.calibrate`, coarsest first: the auto mapping's threshold
+        mantissa (the cost, vth_bits - headroom) sets how finely weights are resolved against it."""
+        bits = int(target.v("fixed_point.vth_bits"))
+        return [({"headroom_bits": str(h)}, bits - h) for h in range(bits - 1, -1, -1)]
+
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:
         opts = parse_options(options.backend, target)
         net = quantize(graph, target, opts)

@@ -12,9 +12,12 @@ module compiles.
 """
 from __future__ import annotations
 
+import math
+
 from neurodeploy.backend import Backend, Plan
 
 from . import cores, cores_kernel, egru, egru_kernel, lower, plastic_kernel, plasticity, simulator
+from .options import SCALINGS
 from .quantized import quantized_graph
 from .report import report as _report
 
@@ -28,6 +31,16 @@ class SpiNNaker2Backend(Backend):
     spike_inputs_only = True  # spike_list sources carry 0/1 events (neurodeploy.host moves real-valued inputs)
     emulated_ops = ("EGRU", "LayerNorm", "RWKVTimeMix", "RWKVChannelMix", "STDP")  # on the Arm cores: egru.py /
     # egru_kernel.py, cores.py / cores_kernel.py (whole blocks), plasticity.py / plastic_kernel.py (STDP)
+
+    precision_cost_unit = "weight scale factors"
+
+    def precision_choices(self, graph, target) -> list[tuple[dict, int]]:
+        """``weight_scaling`` for `neurodeploy.calibrate`, coarsest first: none, per_layer, per_neuron;
+        the cost is how many scale factors the mapping keeps (0, one per layer, one per neuron)."""
+        layers = graph.neurons()
+        cost = {"none": 0, "per_layer": len(layers),
+                "per_neuron": sum(math.prod(graph.out_shape[n]) for n in layers)}
+        return [({"weight_scaling": s}, cost[s]) for s in reversed(SCALINGS)]
 
     def plan(self, graph, target, options) -> Plan:
         way = egru.plan if egru.handles(graph) else cores.plan if cores.handles(graph) else lower.map_network
