@@ -22,7 +22,9 @@ returned are draw 0's.
 """
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from types import SimpleNamespace
 
@@ -82,11 +84,16 @@ class Engine:
         outs = list(spec["outputs"].values())
         cache = {}
         ideal = simulate(spec, arrays, xs, T, B, outs, (), t, None, cache)
-        draws = []
-        for k in range(n):
-            ss = np.random.SeedSequence(seed, spawn_key=(k,))
-            res = simulate(spec, arrays, xs, T, B, sorted(set(record) | set(outs)), eff, t, ss, cache)
-            draws.append(res)
+        keep = sorted(set(record) | set(outs))
+
+        def draw(k):
+            return simulate(spec, arrays, xs, T, B, keep, eff, t, np.random.SeedSequence(seed, spawn_key=(k,)), cache)
+
+        # Draws are independent (own generator each) and NumPy/SciPy release the GIL in their
+        # kernels, so threads overlap them; draw 0 first fills the shared per-target cache.
+        draws = [draw(0)]
+        with ThreadPoolExecutor(min(n - 1, os.cpu_count() or 1) or 1) as pool:
+            draws += pool.map(draw, range(1, n))
         summary = montecarlo.summarise(ideal, draws, outs, labels)
         first = draws[0]
         first.extra["monte_carlo"] = {**summary, "seed": seed, "effects": list(eff), "drift_time": t}
@@ -173,9 +180,9 @@ class Layer:
         for r0, r1 in lay["row_blocks"]:
             g = G[r0:r1]
             if "ir_drop" in eff:
-                f = Fast(g, c["r_row"], c["r_col"], col_starts)
                 M = np.empty((r1 - r0, self.cols + 2 * self.cols), self.dtype)  # [G | K1 | K2]
-                M[:, :self.cols], M[:, self.cols:2 * self.cols], M[:, 2 * self.cols:] = g, f.K1, f.K2
+                M[:, :self.cols] = g
+                Fast(g, c["r_row"], c["r_col"], col_starts, out=(M[:, self.cols:2 * self.cols], M[:, 2 * self.cols:]))
                 self.blocks.append((r0, r1, M, r1 - r0))
             else:
                 self.blocks.append((r0, r1, g, None))
