@@ -62,7 +62,9 @@ def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: i
     Draws in the targets' dtype (float32 for runs, float64 where exactness is tested); `sigma` is
     `prog_sigma(g_target)` when the caller keeps it across draws."""
     sigma = prog_sigma(g_target, d) if sigma is None else sigma
-    g = g_target + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype)
+    g = rng.standard_normal(g_target.shape, dtype=g_target.dtype)
+    g *= sigma  # in place: the same products and sums as g_target + sigma * N, fewer temporaries
+    g += g_target
     for _ in range(verify):
         bad = np.abs(g - g_target) > d.verify_tolerance
         if not bad.any():
@@ -84,7 +86,10 @@ def stuck(g: np.ndarray, d: Device, rng: np.random.Generator) -> tuple[np.ndarra
 
 def _log_rel(g: np.ndarray, d: Device) -> np.ndarray:
     """ln(|g| / g_max), floored at the dtype's smallest normal number (g = 0 has no logarithm)."""
-    return np.log(np.maximum(np.abs(g) / g.dtype.type(d.g_max), np.finfo(g.dtype).tiny))
+    a = np.abs(g)
+    a /= g.dtype.type(d.g_max)
+    np.maximum(a, np.finfo(g.dtype).tiny, out=a)
+    return np.log(a, out=a)
 
 
 def _clip_lin(x, p):
@@ -100,14 +105,20 @@ def nu_stats(g_target: np.ndarray, d: Device) -> tuple[np.ndarray, np.ndarray]:
 
 def drift_exponents(g_target: np.ndarray, d: Device, rng: np.random.Generator, stats=None) -> np.ndarray:
     mu, sigma = nu_stats(g_target, d) if stats is None else stats
-    return np.abs(mu + sigma * rng.standard_normal(g_target.shape, dtype=g_target.dtype))
+    nu = rng.standard_normal(g_target.shape, dtype=g_target.dtype)
+    nu *= sigma
+    nu += mu
+    return np.abs(nu, out=nu)
 
 
 def drift(g_prog: np.ndarray, nu: np.ndarray, t: float, d: Device) -> np.ndarray:
     """Conductance `t` seconds after programming (t = 0: as programmed, at the reference time t0)."""
     if t <= 0:
         return g_prog
-    return g_prog * np.exp(nu * g_prog.dtype.type(-np.log((t + d.t0) / d.t0)))
+    f = nu * g_prog.dtype.type(-np.log((t + d.t0) / d.t0))
+    np.exp(f, out=f)
+    f *= g_prog
+    return f
 
 
 def read_noise(g_prog: np.ndarray, g_drift: np.ndarray, t: float, d: Device,
@@ -115,7 +126,15 @@ def read_noise(g_prog: np.ndarray, g_drift: np.ndarray, t: float, d: Device,
     """The 1/f noise accumulated up to time `t` after programming, as one draw per cell."""
     q0, qe, qmax = d.noise_q
     dt = g_prog.dtype.type
-    q = np.minimum(dt(q0) * np.exp(dt(-qe) * _log_rel(g_prog, d)), dt(qmax))
+    q = _log_rel(g_prog, d)
+    q *= dt(-qe)
+    np.exp(q, out=q)
+    q *= dt(q0)
+    np.minimum(q, dt(qmax), out=q)
     q *= dt(np.sqrt(np.log((t + d.t0 + d.t_read) / (2 * d.t_read))))
     noise = rng.standard_normal(g_prog.shape, dtype=g_prog.dtype)
-    return np.maximum(g_drift + np.abs(g_drift) * q * noise, 0)
+    g = np.abs(g_drift)  # in place from here: g_drift + |g_drift| q N, clamped at 0
+    g *= q
+    g *= noise
+    g += g_drift
+    return np.maximum(g, 0, out=g)
