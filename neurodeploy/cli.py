@@ -166,18 +166,34 @@ def cmd_compile(args) -> None:
 
     target, _ = bk.resolve(args.target)  # an unknown target or a bad -o fails before the model is read
     options = _options(args.option)
+    if (args.fidelity is None) != (args.calibration is None):
+        raise UsageError("--fidelity and --calibration go together", hint="e.g. --fidelity 0.99 --calibration X.npy")
     if not host_cli.is_pipeline(args.output):
         art.check_output_dir(args.output, overwrite=args.force)
+    calibration = _load_input(args.calibration) if args.calibration else None
     graph = _load_model(args)
     split, real = host_cli.plan_split(graph, target, options)
+    if split is not None and calibration is not None:
+        raise UsageError("--fidelity searches one chip artifact; this model is split between host and chip")
     if split is not None:
         for line in host_cli.compile_split(graph, target, args.output, options, real, overwrite=args.force,
                                            report=args.report):
             out.print(line)
         out.print(Text("compiled", style="green"), _clean(f"{args.model} for {target.name} (host + chip) -> {args.output}"))
         return
-    artifact = bk.compile(graph, target, args.output, options=options, overwrite=args.force)
+    if calibration is None:
+        artifact = bk.compile(graph, target, args.output, options=options, overwrite=args.force)
+    else:
+        from . import calibrate  # the cheapest precision setting reaching --fidelity (docs/fidelity.md)
+
+        artifact = calibrate.compile(graph, target, args.output, args.fidelity, calibration, options=options,
+                                     overwrite=args.force)
     out.print(Text("compiled", style="green"), _clean(f"{args.model} for {artifact.target} -> {artifact.path}"))
+    if "calibration" in artifact.manifest:
+        from . import calibrate
+
+        for line in calibrate.lines(artifact.manifest["calibration"])[None if args.report else -1:]:
+            out.print(_clean(line))
     for r in artifact.manifest.get("rewrites", []):  # exact convention rewrites (lowering/rewrites.py)
         out.print(_clean(f"rewrote {', '.join(r['nodes'])} ({r['rule']}): {r['effect']}"))
     if args.report:
@@ -197,8 +213,7 @@ def cmd_run(args) -> None:
                          f"{result.extra['crossing']['spikes']} spikes, {result.extra['crossing']['values']} values"))
         return
     with art.reading(args.artifact):
-        device = {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("drift_time", args.drift_time))
-                  if v is not None}  # Monte Carlo over device draws (crossbar), forwarded to the engine
+        device = _device_draws(args)
         result = bk.run(args.artifact, x, steps=args.steps, record=args.record, engine=args.engine,
                         engine_options={**device, **({"port": args.port} if args.port else {})} or None)
         implausible = plausibility.artifact_warnings(art.Artifact(args.artifact), result)
@@ -219,6 +234,12 @@ def cmd_run(args) -> None:
         a = mc["spike_agreement"]
         out.print(f"{mc['samples']} device draws: spike agreement with ideal devices {a['mean']:.4f} "
                   f"(95% CI {a['ci95'][0]:.4f}..{a['ci95'][1]:.4f})")
+
+
+def _device_draws(args) -> dict:
+    """The Monte Carlo over device draws (crossbar: --samples/--seed/--drift-time), for the engine."""
+    return {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("drift_time", args.drift_time))
+            if v is not None}
 
 
 def cmd_energy(args) -> None:
@@ -257,8 +278,9 @@ def cmd_validate(args) -> None:
     _charge_steps(x, args.steps, args.input)
     labels = _load_labels(args.labels) if args.labels else None
     with art.reading(args.artifact):
+        options = {**_device_draws(args), **({"port": args.port} if args.port else {})}
         rep = fidelity.validate(args.artifact, x, labels=labels, engine=args.engine, steps=args.steps,
-                                engine_options={"port": args.port} if args.port else None)
+                                engine_options=options or None)
     for w in rep.warnings:
         _say("warning", w, style="yellow")
     text = fidelity_report.render(rep, args.format)
@@ -352,6 +374,22 @@ def _seconds(text: str) -> float:
     return s
 
 
+def _fraction(text: str) -> float:
+    try:
+        f = float(text)
+    except ValueError:
+        f = math.nan
+    if not 0 < f <= 1:
+        raise UsageError(f"{text!r} is not a fraction in (0, 1]")
+    return f
+
+
+def _device_flags(sp) -> None:
+    sp.add_argument("--samples", type=_integer("samples", 1, MAX_SAMPLES), help="Monte Carlo: number of device draws (crossbar)")
+    sp.add_argument("--seed", type=_integer("seed", 0, 2**63 - 1), help="seed of the device draws")
+    sp.add_argument("--drift-time", type=_checked(_seconds), help="seconds since the devices were programmed")
+
+
 def _common_flags() -> argparse.ArgumentParser:
     """Flags every command takes: the memory budget and the artifact lock timeout (docs/artifact.md)."""
     c = _Parser(add_help=False)
@@ -395,6 +433,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", action="store_true", help="print the per-unit utilization table")
     sp.add_argument("--force", action="store_true",
                     help="replace an existing artifact directory (only one neurodeploy wrote)")
+    sp.add_argument("--fidelity", type=_checked(_fraction), metavar="F",
+                    help="search the target's precision choices for the cheapest reaching output-decision "
+                         "agreement F with the float model on --calibration (refused, exit 4, if none does)")
+    sp.add_argument("--calibration", metavar="X.npy", help="inputs for --fidelity: (T, *in_shape) or (T, batch, *in_shape)")
     sp.set_defaults(fn=cmd_compile)
 
     sp = command("run", "run an artifact on its target's simulator or engine")
@@ -404,9 +446,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--record", nargs="+", metavar="NODE", default=[])
     sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava, hil)")
     sp.add_argument("--port", help="serial port of the board (--engine hil)")
-    sp.add_argument("--samples", type=_integer("samples", 1, MAX_SAMPLES), help="Monte Carlo: number of device draws (crossbar)")
-    sp.add_argument("--seed", type=_integer("seed", 0, 2**63 - 1), help="seed of the device draws")
-    sp.add_argument("--drift-time", type=_checked(_seconds), help="seconds since the devices were programmed")
+    _device_flags(sp)
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_run)
 
@@ -428,6 +468,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=_integer("steps", 1, bk.MAX_STEPS))
     sp.add_argument("--engine", help="engine of the backend (e.g. sim, lava, hil)")
     sp.add_argument("--port", help="serial port of the board (--engine hil)")
+    _device_flags(sp)
     sp.add_argument("--format", choices=("md", "json", "html"), default="md")
     sp.add_argument("-o", metavar="FILE", help="write the report here (default: print it)")
     sp.set_defaults(fn=cmd_validate)
