@@ -76,6 +76,7 @@ class FidelityReport:
     against_quantized: Comparison | None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # implausible run (`neurodeploy.plausibility`)
+    monte_carlo: dict | None = None  # device draws (crossbar ``samples``): the engine's summary, with CIs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -220,7 +221,8 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
              engine_options: dict | None = None) -> FidelityReport:
     """Run the artifact and both references on `inputs` ((T, *in) or (T, B, *in)) and compare them
     layer by layer on the reference timeline (module docstring). `engine_options` go to the engine
-    as in `backend.run` (e.g. ``{"port": ...}`` for ``hil``)."""
+    as in `backend.run` (e.g. ``{"port": ...}`` for ``hil``; ``samples``/``seed``/``drift_time`` for a
+    crossbar Monte Carlo, whose summary becomes `FidelityReport.monte_carlo`)."""
     from .energy.compare import artifact_graph
     from .sim.inputs import as_batched
     from .sim.reference import simulate
@@ -245,6 +247,8 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
     spiking = {n: ops.get(model.nodes[n], n).spiking for n in layers}
     lag = lags(q, model, layers) if q is not None else dict.fromkeys(layers, 0)
     L = max(lag.values(), default=0)
+    if labels is not None and "samples" in (engine_options or {}):  # accuracy per device draw too
+        engine_options = {**engine_options, "labels": labels}
     res, note = _run_target(a, model, _padded(x, T + L), layers, T + L, engine, engine_options)
     notes = [note] if note else []
     if L:
@@ -259,6 +263,7 @@ def validate(artifact_dir, inputs, *, labels=None, engine: str | None = None, st
     report = FidelityReport(str(a.path), a.target, res.extra.get("engine", engine or "sim"), T, x.shape[1], out,
                             lag, _compare("float", res, ref, layers, spiking, lag, T, out, labels, shapes=ref),
                             against_q, notes)
+    report.monte_carlo = res.extra.get("monte_carlo")
     report.warnings = plausibility.graph_warnings(model) + plausibility.silent_output(res, [out], model)
     if q is not None:
         report.warnings += plausibility.target_warnings(model, q, a.target)

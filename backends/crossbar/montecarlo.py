@@ -28,6 +28,7 @@ def interval(values) -> dict:
     mean = float(v.mean())
     if v.size > 1 and v.std() > 0:
         lo, hi = stats.t.interval(LEVEL, v.size - 1, loc=mean, scale=stats.sem(v))
+        lo, hi = max(lo, 0.0), min(hi, 1.0)  # every statistic here is a fraction
     else:
         lo = hi = mean
     q = np.quantile(v, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])

@@ -37,7 +37,25 @@ def sections(rep: FidelityReport) -> list[Section]:
                             "spikes target / reference", "lag (steps)"], rows))
         out.append(Section(f"Output decisions ({rep.output}), {TITLES[c.reference]}", ["measure", "value"],
                            _decision_rows(c)))
+    mc = rep.monte_carlo
+    if mc:
+        out.append(Section(f"Device draws: {mc['samples']} (seed {mc['seed']}, drift time {mc['drift_time']:g} s, "
+                           f"effects {', '.join(mc['effects']) or 'none'}), against the ideal devices",
+                           ["measure", "mean", "95 % CI of the mean", "2.5-97.5 % of draws"], _draw_rows(mc)))
     return out
+
+
+MC_MEASURES = (("spike_agreement", "output spike agreement"), ("decision_agreement", "decision agreement"),
+               ("accuracy", "accuracy"))
+
+
+def _draw_rows(mc: dict) -> list[list[str]]:
+    rows = [[label, _pct(mc[k]["mean"]), f"{_pct(mc[k]['ci95'][0])} .. {_pct(mc[k]['ci95'][1])}",
+             f"{_pct(mc[k]['quantiles95'][0])} .. {_pct(mc[k]['quantiles95'][1])}"]
+            for k, label in MC_MEASURES if k in mc]
+    if "ideal_accuracy" in mc:
+        rows.append(["accuracy, ideal devices", _pct(mc["ideal_accuracy"]), "", ""])
+    return rows
 
 
 def _decision_rows(c: Comparison) -> list[list[str]]:
@@ -79,4 +97,9 @@ def summary(rep: FidelityReport) -> str:
             if c.accuracy_target is not None else ""
         lines.append(f"vs {c.reference} reference: decisions {_pct(c.decision_agreement)} of {c.clear_samples}"
                      f"{acc}; spike agreement per layer: {layers}")
+    mc = rep.monte_carlo
+    if mc:
+        lines.append(f"{mc['samples']} device draws: " + "; ".join(
+            f"{label} {_pct(mc[k]['mean'])} (95% CI {_pct(mc[k]['ci95'][0])}..{_pct(mc[k]['ci95'][1])})"
+            for k, label in MC_MEASURES if k in mc))
     return "\n".join(lines)
