@@ -55,9 +55,10 @@ def _silent_first_input(x):
     return y
 
 
-@pytest.mark.parametrize("target", ["spinnaker2", "loihi2"])
-def test_the_cheapest_setting_reaching_the_target_is_chosen(target, x, tmp_path):
-    g, goal = chain((12, 20, 8)), 1.0
+@pytest.mark.parametrize("target, goal", [("spinnaker2", 1.0), ("loihi2", 1.0), ("crossbar-rram", 0.85),
+                                          ("fpga-zcu102", 1.0)])
+def test_the_cheapest_setting_reaching_the_target_is_chosen(target, goal, x, tmp_path):
+    g = chain((12, 20, 8))
     a = calibrate.compile(g, target, tmp_path / "a", goal, x, options=OPTS)
     rec = a.manifest["calibration"]
     tried, chosen = rec["tried"], rec["chosen"]

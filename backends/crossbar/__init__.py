@@ -31,6 +31,15 @@ class CrossbarBackend(Backend):
     name = "crossbar"
     engines = {"sim": simulator.ENGINE}
 
+    precision_cost_unit = "conductance levels"
+
+    def precision_choices(self, graph: Graph, target: Target) -> list[tuple[dict, int]]:
+        """``levels`` for `neurodeploy.calibrate`, fewest first: 2, 4, 8 ... up to the device's own
+        (fewer levels program faster and need a coarser ADC); the cost is the levels used."""
+        top = int(target.v("device.levels"))
+        levels = sorted({*(2 ** k for k in range(1, top.bit_length()) if 2 ** k < top), top})
+        return [({"levels": str(n)}, n) for n in levels]
+
     def plan(self, graph: Graph, target: Target, opts: Options) -> Plan:
         o = options.parse(opts.backend)
         simulator.parse_effects(o.effects)

@@ -47,6 +47,14 @@ class FpgaBackend(Backend):
     host_neurons = ("LI", "CubaLI", "I")  # non-spiking readouts: their membrane is computed on the host
     engines = {"sim": golden.ENGINE, "rtl": iverilog.ENGINE}
 
+    precision_cost_unit = "weight bits"
+
+    def precision_choices(self, graph: Graph, target: Target) -> list[tuple[dict, int]]:
+        """``weight_bits`` for `neurodeploy.calibrate`, narrowest first, from 2 up to twice the design's
+        default; the cost is the weight memory word per synapse."""
+        top = int(target.v("design.weight_bits")) * 2
+        return [({"weight_bits": str(b)}, b) for b in range(2, top + 1)]
+
     def plan(self, graph: Graph, target: Target, options: Options) -> Plan:
         o = parse_options(options.backend, target)
         inp, names, folder = structure(graph)
