@@ -75,11 +75,19 @@ class Fast:
         Q = np.cumsum(G, axis=1)
         S = K1                                                  # S is built in K1's memory
         bounds = list(col_starts) + [C]
-        for a, b in zip(bounds[:-1], bounds[1:]):  # the row drop sees only its own tile's cells
+        # The row drop sees only its own tile's cells. Last tile first: t reuses the tile's own block
+        # of P, and the tile after it has already read its edge column.
+        for a, b in reversed(list(zip(bounds[:-1], bounds[1:]))):
             Pa = P[:, a - 1:a] if a else 0
             Qa = Q[:, a - 1:a] if a else 0
-            below = (P[:, a:b] - Pa) - a * (Q[:, a:b] - Qa)     # sum_{a<=n<=j} G_in (n-a+1)
-            S[:, a:b] = below + k[:b - a] * (Q[:, b - 1:b] - Q[:, a:b])
+            s, t = S[:, a:b], P[:, a:b]
+            np.subtract(t, Pa, out=s)                           # s = (P - Pa) - a (Q - Qa):
+            np.subtract(Q[:, a:b], Qa, out=t)                   #     sum_{a<=n<=j} G_in (n-a+1)
+            t *= a
+            s -= t
+            np.subtract(Q[:, b - 1:b], Q[:, a:b], out=t)        # s += k (Q_last - Q)
+            t *= k[:b - a]
+            s += t
         del P, Q
         w = (R - np.arange(R, dtype=G.dtype))[:, None]          # segments from row m to the ADC
         Gw = G * w
