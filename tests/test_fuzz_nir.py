@@ -278,9 +278,9 @@ def test_huge_declared_input_refused_without_allocating(tmp_path, shape):
 
 
 # ---- every command on HDF5-structure mutants (issue #10) ----------------------------------------
-# ~0.4 s per mutant on the 2-core CI machine (seven command runs; the FPGA's Verilog export is ~40 %),
-# so 300 per run keep this test near 2 minutes; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
-CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "300"))
+# 0.23-0.4 s per mutant on the 2-core CI machine (seven command runs; the FPGA's Verilog export is
+# ~40 %), so 500 per run take 2-3 minutes; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
+CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "500"))
 
 
 @pytest.mark.slow
