@@ -5,7 +5,6 @@ model agrees with the float reference; bad inputs are refused naming the node an
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -20,9 +19,10 @@ from neurodeploy.backends.fpga.design import Core
 from neurodeploy.errors import InvalidModel, ResourceExceeded, TargetError, UnsupportedSemantics
 from neurodeploy.sim.reference import simulate
 
+from conftest import REALDATA
 from tests.contract.conftest import chain
 
-LIF_NORSE = Path("/work/shared/realdata/nir-paper/lif/lif_norse.nir")
+LIF_NORSE = REALDATA / "lif" / "lif_norse.nir"
 TARGET = "fpga-zcu102"
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing: make rtl-tools")
 
