@@ -26,19 +26,11 @@ DT = 1e-4
 ROOT = Path(__file__).resolve().parent.parent
 _NEEDS = re.compile(r"design rule '([^']+)' violated: needs ([-0-9.e+inf]+), target has ([-0-9.e+inf]+)")
 # (backend or target, limit or rule) -> why it has no rule or network yet (strict xfail: the day it has, the
-# xfail fails and the entry goes). SpiNNaker 2 was being finished by a colleague until late in #10.
-_S2_OPEN = "SpiNNaker 2: no rule of its own yet (see [limits] in backends/spinnaker2/target_schema.toml)"
+# xfail fails and the entry goes).
 PENDING: dict[tuple[str, str], str] = {
-    **{("spinnaker2", f"limits.{k}"): _S2_OPEN
-       for k in ("dtcm_per_pe", "stack_heap_per_pe", "itcm_per_pe", "max_atoms_lif", "max_atoms_lif_conv2d",
-                 "max_atoms_lif_curr_exp", "max_atoms_lif_no_delay", "max_atoms_spike_list", "pes", "qpes",
-                 "router_entries", "row_length_words", "sram_per_pe", "targets_per_pe", "weight_min_int8",
-                 "weight_max_plastic")},
     **{("fpga", k): "the FPGA resource model became synthesis-based (abcc410, 0ee2f30) after these networks were "
                     "sized: each now passes every rule and reaches the Verilog export; the FPGA owner resizes them"
-       for k in ("part.luts", "part.ffs", "bram36")},  # a limit key, or a rule where one limit has several
-    ("spinnaker2-48chip", "limits.usable_pes"): "board targets check 'boards' instead of 'PEs'; an over-board "
-                                                "network (~1.8 M neurons with -O boards=1) is not built yet"}
+       for k in ("part.luts", "part.ffs", "bram36")}}  # a limit key, or a rule where one limit has several
 
 
 def lif(n: int, tau: float = 20 * DT, v_th: float = 1.0) -> nir.LIF:
@@ -194,9 +186,132 @@ def _s2_weight_4bit(t):  # conn_delay >= 1: the 16-bit synapse word with its 4-b
                                                                                   "conn_delay": 1}
 
 
+def _s2_over(pes: int, t):
+    """One neuron per PE, one PE more than `pes` per chip on all the target's chips (a board target:
+    one board, -O boards=1)."""
+    board = "geometry.chips_per_board" in t.quantities
+    n = pes * t.v("geometry.chips_x") * t.v("geometry.chips_y") + 1
+    return chain(1, (csr(n, 1, 1), lif(n))), {"max_atoms_per_core": 1, **({"boards": 1} if board else {})}
+
+
 def _s2_pes(t):
-    n = t.v("limits.usable_pes") * t.v("limits.max_atoms_lif_no_delay") + 1
-    return chain(1, (csr(n, 1, 1), lif(n))), {}
+    return _s2_over(t.v("limits.usable_pes"), t)
+
+
+def _s2_chip_pes(t):
+    return _s2_over(t.v("limits.pes"), t)
+
+
+def _s2_qpes(t):
+    return _s2_over(t.v("limits.qpes") * t.v("geometry.pes_per_qpe"), t)
+
+
+SHORT = {"steps": 10}  # the outputs' recording (spikes and v per tick) stays small beside a full PE
+
+
+def _s2_atoms(model: str, t) -> tuple[nir.NIRGraph, dict]:
+    """`-O max_atoms_per_core` one over the model's limit: LIF -> lif_no_delay (lif with conn_delay 1),
+    CubaLIF with conn_delay 1 -> lif_curr_exp, its input -> spike_list."""
+    n = t.v(f"limits.max_atoms_{model}") + 1
+    if model == "lif_curr_exp":
+        cuba = nir.CubaLIF(tau_syn=np.full(n, 5 * DT), tau_mem=np.full(n, 20 * DT), r=np.ones(n), v_leak=np.zeros(n),
+                           v_threshold=np.ones(n), v_reset=np.zeros(n))
+        return chain(1, (csr(n, 1, 1), cuba)), {"max_atoms_per_core": f"n0:{n}", "conn_delay": 1, **SHORT}
+    if model == "spike_list":
+        return chain(n, (csr(1, n, n), lif(1))), {"max_atoms_per_core": f"in:{n}"}
+    return chain(1, (csr(n, 1, 1), lif(n))), {"max_atoms_per_core": f"n0:{n}", **SHORT,
+                                             **({"conn_delay": 1} if model == "lif" else {})}
+
+
+def _s2_atoms_lif(t):
+    return _s2_atoms("lif", t)
+
+
+def _s2_atoms_nd(t):
+    return _s2_atoms("lif_no_delay", t)
+
+
+def _s2_atoms_ce(t):
+    return _s2_atoms("lif_curr_exp", t)
+
+
+def _s2_atoms_sl(t):
+    return _s2_atoms("spike_list", t)
+
+
+def _s2_atoms_conv(t):
+    """A 1x1 convolution onto a lif_conv2d population of side x side > max_atoms_lif_conv2d atoms on one PE."""
+    side = int(np.ceil(np.sqrt(t.v("limits.max_atoms_lif_conv2d") + 1)))
+    shape = np.array([1, side, side])
+    neuron = nir.LIF(tau=np.full(shape, 20 * DT), r=np.ones(shape), v_leak=np.zeros(shape),
+                     v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+    nodes = {"in": nir.Input(input_type={"input": shape}),
+             "w0": nir.Conv2d(input_shape=(side, side), weight=np.ones((1, 1, 1, 1)), stride=1, padding=0, dilation=1,
+                              groups=1, bias=np.zeros(1)),
+             "n0": neuron, "out": nir.Output(output_type={"output": shape})}
+    g = nir.NIRGraph(nodes=nodes, edges=[("in", "w0"), ("w0", "n0"), ("n0", "out")], type_check=False)
+    return g, {"max_atoms_per_core": f"n0:{side * side}", **SHORT}
+
+
+def _s2_targets(t):  # the 8-bit target field of the synapse word: one more neuron on a PE than it indexes
+    n = t.v("limits.targets_per_pe") + 1
+    return chain(1, (csr(n, 1, 1), lif(n))), {"max_atoms_per_core": f"n0:{n}", **SHORT}
+
+
+def _s2_row_length(t):
+    """Parallel projections from one source into one PE: its row holds all their synapses (16-bit words)."""
+    n, words = t.v("limits.max_atoms_lif_no_delay"), t.v("limits.row_length_words")
+    k = 2 * words // n + 1  # k * n half-words > 2 * row_length_words
+    g = chain(1, (csr(n, 1, 1), lif(n)))
+    for i in range(1, k):
+        g.nodes[f"p{i}"] = csr(n, 1, 1)
+        g.edges += [("in", f"p{i}"), (f"p{i}", "n0")]
+    return g, {}
+
+
+def _s2_dtcm(t):
+    """One neuron recording spikes and membrane (5 words per tick) for longer than the DTCM window holds."""
+    words = (t.v("limits.dtcm_per_pe") - t.v("limits.stack_heap_per_pe")) // 4
+    return chain(1, (dense(1, 1), lif(1))), {"steps": words // 5 + 1}
+
+
+def _s2_weight_min(t):
+    return chain(2, (dense(2, 2, t.v("limits.weight_min_int8") - 1.0), lif(2))), {"weight_scaling": "none"}
+
+
+def _s2_plastic(t):
+    """A PyNN STDP projection whose initial weight is twice the rule's w_max: the word's LSB holds w_max
+    in weight_max_plastic steps (a power of two, so under 2 w_max / weight_max_plastic), so 2 w_max needs
+    a larger word. PyNN cells reset to v_reset (the plastic kernel's only reset)."""
+    import neurodeploy.pynn as sim
+    from neurodeploy.pynn import build
+
+    cell = dict(cm=0.27, tau_m=3.0, tau_syn_E=0.3, tau_syn_I=0.3, tau_refrac=1.0, v_rest=-60.0, v_reset=-60.0,
+                v_thresh=-57.0, i_offset=0.0)
+    sim.setup(timestep=1.0)
+    try:
+        pre = sim.Population(2, sim.SpikeSourceArray(spike_times=[[1.0], [2.0]]), label="pre")
+        post = sim.Population(2, sim.IF_curr_exp(**cell), label="post")
+        stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(tau_plus=3.0, tau_minus=3.0, A_plus=0.05,
+                                                                     A_minus=0.06),
+                                 weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=1.0), weight=2.0,
+                                 delay=1.0)
+        sim.Projection(pre, post, sim.AllToAllConnector(), stdp, label="plastic")
+        graph = ir.normalize(*build.for_reference(sim.export_graph()))
+    finally:
+        sim.end()
+    return graph, {"--reset": "v_reset"}
+
+
+def _s2_router(t):
+    """Sources filling whole chips, one PE each, all feeding one chip's 16 QPEs with neighbouring keys
+    on different QPEs (no two entries merge): one entry per source there, router_entries + some."""
+    per_chip = t.v("limits.usable_pes")
+    n = per_chip * -(-(t.v("limits.router_entries") + 1) // per_chip)
+    qpes, pe = 16, t.v("geometry.pes_per_qpe")
+    src = np.arange(n)
+    m = sp.csr_array((np.ones(n), (src % qpes * pe, src)), shape=(qpes * pe, n))  # source s -> QPE s mod 16
+    return chain(n, (nir.Linear(weight=m), lif(qpes * pe))), {"max_atoms_per_core": 1}
 
 
 # (backend, rule) -> builder; (backend, limit key) overrides it where one rule guards several limits.
@@ -212,6 +327,13 @@ BUILDERS = {
     ("fpga", "ff"): _fpga_ff,
     ("spinnaker2", "limits.weight_max_int8"): _s2_weight_int8, ("spinnaker2", "limits.weight_max_4bit"): _s2_weight_4bit,
     ("spinnaker2", "delay range"): _delay_node, ("spinnaker2", "PEs"): _s2_pes,
+    ("spinnaker2", "limits.pes"): _s2_chip_pes, ("spinnaker2", "limits.qpes"): _s2_qpes,
+    ("spinnaker2", "neurons per PE (lif)"): _s2_atoms_lif, ("spinnaker2", "neurons per PE (lif_no_delay)"): _s2_atoms_nd,
+    ("spinnaker2", "neurons per PE (lif_curr_exp)"): _s2_atoms_ce, ("spinnaker2", "neurons per PE (spike_list)"): _s2_atoms_sl,
+    ("spinnaker2", "neurons per PE (lif_conv2d)"): _s2_atoms_conv, ("spinnaker2", "synapse targets per PE"): _s2_targets,
+    ("spinnaker2", "synaptic row length (words)"): _s2_row_length, ("spinnaker2", "SRAM per PE (bytes)"): _s2_dtcm,
+    ("spinnaker2", "weight range (negative)"): _s2_weight_min, ("spinnaker2", "router entries per chip"): _s2_router,
+    ("spinnaker2", "plastic weight range"): _s2_plastic,
 }
 # ~16 M synapses (the memory of every core, plus one neuron); FPGA layers of 10^5 neurons calibrated
 SLOW = {"limits.synapse_memory_per_core", "part.luts", "part.ffs", "part.bram36"}
@@ -235,9 +357,9 @@ def _compile(target: str, builder, tmp: Path) -> tuple[int, str]:
     graph, options = builder(tg.load(target))
     model = tmp / f"{target}-{builder.__name__}.nir"
     ir.write(model, graph)
-    argv = ["compile", str(model), "--target", target, "--reset", "zero", "-o", str(tmp / f"{model.stem}.art")]
-    for k, v in options.items():
-        argv += ["-O", f"{k}={v}"]
+    argv = ["compile", str(model), "--target", target, "-o", str(tmp / f"{model.stem}.art")]
+    for k, v in {"--reset": "zero", **options}.items():  # "--flag" keys are compile flags, the rest -O options
+        argv += [k, str(v)] if k.startswith("--") else ["-O", f"{k}={v}"]
     import contextlib
     import io
 

@@ -7,7 +7,8 @@ import pytest
 
 from neurodeploy import backend as bk
 from neurodeploy import cli
-from neurodeploy.errors import ResourceExceeded, UnsupportedNode, UsageError
+from neurodeploy import targets as tg
+from neurodeploy.errors import ResourceExceeded, TargetError, UnsupportedNode, UsageError
 from neurodeploy.ir.graph import Graph
 
 
@@ -103,3 +104,18 @@ def test_conv_population_with_a_second_input_is_refused(tmp_path):
         bk.compile(Graph(nodes, edges, ins, outs), "spinnaker2", tmp_path / "a")
     assert e.value.where == "if"
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ('pes = { value = 152', 'pes = { value = 160', "QPE grid has 38 QPEs"),
+    ('itcm_per_pe = { value = 32768', 'itcm_per_pe = { value = 65536', r"ITCM \+ DTCM exceed the PE's SRAM")])
+def test_a_target_file_whose_memory_or_pes_disagree_is_refused(tmp_path, old, new, says):
+    """pes/qpes are limits through usable_pes, and the DTCM budget assumes the linker's split fits the
+    SRAM: a variant file where they disagree is refused (exit 5) naming the numbers, not compiled."""
+    text = (tg.TARGETS_DIR / "spinnaker2.toml").read_text()
+    assert old in text
+    own = tmp_path / "s2-variant.toml"
+    own.write_text(text.replace(old, new))
+    with pytest.raises(TargetError, match=says) as e:
+        bk.compile(chain([4, 4]), str(own), tmp_path / "a")
+    assert e.value.exit_code == 5

@@ -206,8 +206,8 @@ def _neuron_params(cf: lw.CurrentFirst, bias: np.ndarray, sem, w_scale: np.ndarr
 
 
 def convert(graph: Graph, opts, w_max: int) -> tuple[Network, dict]:
-    """Lower `graph` to a `Network`; also return the largest integer weight magnitude per projection
-    before clipping (for the weight-range design rule)."""
+    """Lower `graph` to a `Network`; also return, per projection, its most negative and most positive
+    integer weight before clipping (for the weight-range design rules)."""
     lw.check(graph, support(opts))
     folder = lw.Folder(graph, _unsupported)
     pops: dict[str, Population] = {}
@@ -233,6 +233,13 @@ def convert(graph: Graph, opts, w_max: int) -> tuple[Network, dict]:
             raise UnsupportedNode("weight/pooling node with no neuron after it", where=name,
                                   hint=HOST_HINT.format(what="this layer"))
     return Network(pops, projs, outputs), peaks
+
+
+def _ends(scaled: np.ndarray) -> tuple[float, float]:
+    """(most negative, most positive) integer weight before clipping, as the rounding makes them: the
+    synapse word's two ends are limits of their own (an int8 word is symmetric, -128 is not used)."""
+    q = np.rint(scaled)
+    return float(min(q.min(initial=0), 0)), float(max(q.max(initial=0), 0))
 
 
 def _model(node, convs: list, paths: list, delayed: bool, name: str) -> str:
@@ -286,16 +293,16 @@ def _population(graph, folder, name, node, opts, w_max, projs, peaks) -> Populat
             s = w_scale[::n // shape[0]]
             r = lw.round_scaled(mat, s[None, :, None, None], w_max, scales=s)
             kernel = r.q.astype(np.int8)
-            peaks[wname] = r.peak
+            peaks[wname] = _ends(mat * s[None, :, None, None])
             projs.append(Projection(wname, src, name, "conv2d", mla_matrix(kernel, p), 0, dict(p, kernel=kernel),
                                     {"scaling": mode, **r.stats}))
             continue
         q, r = lw.quantize_rows(mat, w_scale, w_max)
-        peaks[wname] = r.peak
+        peaks[wname] = _ends(lw.scale_rows(mat, w_scale).data)
         projs.append(Projection(wname, src, name, "dense", q, opts.conn_delay, None, {"scaling": mode, **r.stats}))
         if cf.two_taps:
             q1, r1 = lw.quantize_rows(lw.scale_rows(mat, ratio), w_scale, w_max)
-            peaks[f"{wname}@tap1"] = r1.peak
+            peaks[f"{wname}@tap1"] = _ends(lw.scale_rows(lw.scale_rows(mat, ratio), w_scale).data)
             projs.append(Projection(f"{wname}@tap1", src, name, "dense", q1, opts.conn_delay + 1, None,
                                     {"scaling": mode, **r1.stats}, tap=1))
     return Population(name, model, shape, params, reset, v_scale.astype(np.float64))

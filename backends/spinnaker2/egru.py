@@ -136,7 +136,7 @@ def plan(graph: Graph, target, options) -> Mapping:
                     hint="raise -O tick or -O clock, or cap units per PE with -O max_atoms_per_core")]
     if all(r.ok for r in m.rules):
         geo = Geometry.from_target(target)
-        pl = place(n_pes, geo, max_chips=geo.chips_x * geo.chips_y, max_boards=None, board_target=False)
+        pl = place(n_pes, geo)
         m.pe_xy = np.column_stack([pl.qpe, pl.pe]).astype(np.int64)
         m.router = geo.router_qpe
     return m

@@ -99,6 +99,8 @@ def map_network(graph, target, options) -> Mapping:
         rule.raise_if_violated()
     steps = options.common.steps or target.v("defaults.steps")
     w_max = target.v("limits.weight_max_4bit" if opts.conn_delay > 0 else "limits.weight_max_int8")
+    # the 4-bit word keeps a sign bit beside its magnitude; the int8 word's lower end is the target's
+    w_min = -w_max if opts.conn_delay > 0 else target.v("limits.weight_min_int8")
     net, peaks = convert(graph, opts, w_max)
     lags = pipeline_lags(net)
     n_ticks = steps + max(lags.values(), default=0)
@@ -106,19 +108,23 @@ def map_network(graph, target, options) -> Mapping:
     sl, costs = partition(net, target, opts, n_ticks, recorded, voltage)
     geo = Geometry.from_target(target)
     board_target = target.get("geometry.chips_per_board") is not None
-    rules = drc.pre_placement(net, sl, costs, peaks, target, opts, geo, board_target, w_max)
+    boards = opts.boards if opts.boards is not None or not board_target else target.v("geometry.boards_max")
+    pes = geo.usable_pes * geo.chips_x * geo.chips_y * (boards if board_target else 1)
+    rules = drc.pre_placement(net, sl, costs, peaks, target, opts, pes, (w_min, w_max))
     quant = {p.name: p.error for p in net.projections}
     m = Mapping(net, opts, steps, options.common.record, sl, costs, lags, n_ticks, recorded, voltage, rules, quant)
     if not all(r.ok for r in rules):
         return m
-    boards = opts.boards if opts.boards is not None or not board_target else target.v("geometry.boards_max")
-    m.placement = pl = place(len(sl), geo, max_chips=geo.chips_x * geo.chips_y, max_boards=boards,
-                             board_target=board_target)
+    m.placement = pl = place(len(sl), geo)
     src, dst = _pairs(net, sl)
     m.targets = targets_per_source(src, dst, pl.chip, pl.qpe, pl.pe)
     raw = build_tables(m.targets, pl.chip, geo.qpes) if pl.chips_used > 1 else {}
     m.uncompressed = {c: len(t) for c, t in raw.items()}
     m.tables = {c: compress(t) for c, t in raw.items()}
+    router = [drc.router_rule({c: len(t) for c, t in m.tables.items()}, target)] if m.tables else []
+    if not all(r.ok for r in router):  # before costing every path through tables that cannot be loaded
+        m.rules = rules + router
+        return m
     hop_s = target.v("timing.noc_cycles_per_hop") / target.v("timing.noc_clock")
     m.regions = {s: region_targets(t, tuple(int(v) for v in pl.chip[s]), geo.router_qpe) for s, t in m.targets.items()}
     m.paths = path_costs(m.targets, pl.chip, pl.qpe, m.tables, geo.qpes, geo.router_qpe, len(sl), hop_s,
@@ -131,7 +137,7 @@ def map_network(graph, target, options) -> Mapping:
     m.words, m.cycles = words, cycles
     m.rules = [r for r in rules if not r.name.startswith(("SRAM", "tick"))]
     m.rules += drc.budget_rules(sl, words, cycles, target, opts, drc.budget_words(target))
-    m.rules.append(drc.router_rule({c: len(t) for c, t in m.tables.items()}, target))
+    m.rules += router
     return m
 
 

@@ -17,7 +17,9 @@ defaults here: ``defaults.steps`` of the target, record the outputs).
 - ``clock=HZ`` (default ``timing.clock_low``): PE clock, one of the target's performance levels
   (``timing.clock_low``, ``timing.clock_high``).
 - ``max_atoms_per_core=N`` or ``max_atoms_per_core=pop:N,pop2:M``: cap neurons per PE (all or named
-  populations), like py-spinnaker2's ``Population.set_max_atoms_per_core``.
+  populations), like py-spinnaker2's ``Population.set_max_atoms_per_core``; the partitioner may use
+  fewer (SRAM, cycles), never more, so a cap over the model's ``limits.max_atoms_*`` or the synapse
+  word's ``limits.targets_per_pe`` is refused by its design rule (drc.py).
 - ``activity=F`` (default ``defaults.activity``, 0.1): fraction of source neurons assumed to spike per tick when budgeting
   cycles per tick at compile time (the simulator reports real overruns).
 - ``boards=N``: at most N boards (board targets); by default as many as the network needs.

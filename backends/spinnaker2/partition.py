@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurodeploy.errors import TargetError
+
 from . import memimage as mi
 from .convert import Network
 
@@ -127,6 +129,7 @@ class SliceCost:
     entries: int        # master population table entries
     cycles: float       # estimated cycles per tick at the assumed activity
     mla_macs: int       # MAC-array MACs per tick
+    row_words: int = 0  # longest synaptic row here (words): the MPT's 8-bit row_length field holds it
 
 
 def fixed_words(target, model: str, n: int) -> int:
@@ -152,6 +155,8 @@ def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks:
         count = sl.count[pop]
         row_words = np.bincount(e_local, sl.n[e_src] * mi.row_stride(longest), minlength=count)
         entries = np.bincount(e_local, minlength=count)
+        row_max = np.zeros(count, np.int64)
+        np.maximum.at(row_max, e_local, mi.row_stride(longest))
         starts = np.arange(0, p.size, sl.atoms[pop])
         synapses = sum(np.add.reduceat(np.diff(q.weights.indptr), starts) for q in _dense(net, pop))
         synapses = np.broadcast_to(synapses, (count,))
@@ -160,7 +165,7 @@ def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks:
         words = fixed_words(target, p.model, n)
         spk, volt = mi.record_words(n, n_ticks, pop in recorded, pop in voltage and p.model != "spike_list")
         words += spk + volt
-        syn = ent = nrows = mla = 0
+        syn = ent = nrows = mla = row = 0
         cyc = c("cost.tick_overhead")
         if p.model == "spike_list":
             words += mi.bitfield_words(n) * n_ticks
@@ -176,12 +181,12 @@ def population_costs(net: Network, sl: Slicing, pop: str, target, opts, n_ticks:
                 mla = n * ci * kh * kw
                 cyc += mla / (c("cost.mla_macs_per_cycle") * c("cost.mla_utilisation_conv"))
             else:
-                syn, ent, nrows = int(synapses[i]), int(entries[i]), int(rows[i])
+                syn, ent, nrows, row = int(synapses[i]), int(entries[i]), int(rows[i]), int(row_max[i])
                 words += int(row_words[i])
                 cyc += opts.activity * syn * c("cost.synaptic_event")
             words += mi.MPT_ENTRY_WORDS * ent
             cyc += opts.activity * nrows * c("cost.packet_received")
-        out.append(SliceCost(int(words), syn, nrows, ent, float(cyc), int(mla)))
+        out.append(SliceCost(int(words), syn, nrows, ent, float(cyc), int(mla), row))
     return out
 
 
@@ -190,18 +195,32 @@ def routing_reserve(target) -> int:
     return mi.ROUTING_ENTRY_WORDS * (target.v("limits.qpes") + 1)
 
 
-def model_limit(target, model: str) -> int:
+def atoms_key(model: str, target) -> str:
+    """The target key of a model's neurons-per-PE limit (a no-delay variant shares its model's)."""
     key = f"limits.max_atoms_{model}"
-    if key not in target.quantities:  # the no-delay variant shares its model's limit
-        key = key.replace("_no_delay", "")
-    return min(target.v(key), target.v("limits.targets_per_pe"))
+    return key if key in target.quantities else key.replace("_no_delay", "")
+
+
+def model_limit(target, model: str) -> int:
+    """Default atoms per PE: the model's limit, within the synapse word's target field."""
+    return min(target.v(atoms_key(model, target)), target.v("limits.targets_per_pe"))
+
+
+def budget_words(target) -> int:
+    """SRAM words a PE's image and run-time state may take: the DTCM window minus stack and heap (the
+    rest of the PE's SRAM is the ITCM, which holds the model's program, not network data)."""
+    dtcm = target.v("limits.dtcm_per_pe")
+    if dtcm + target.v("memory.itcm_per_pe") > target.v("memory.sram_per_pe"):
+        raise TargetError(f"target {target.name}: ITCM + DTCM exceed the PE's SRAM", where=str(target.path),
+                          hint="check memory.itcm_per_pe, limits.dtcm_per_pe and memory.sram_per_pe")
+    return (dtcm - target.v("limits.stack_heap_per_pe")) // mi.WORD_BYTES
 
 
 def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: set) -> tuple[Slicing, list[SliceCost]]:
     """Populations are sized in network order, each shrunk until its worst slice fits, given its
     (already sized) sources; outer passes settle recurrent sources sized later (atoms only shrink,
     so the passes end)."""
-    budget_words = (target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")) // mi.WORD_BYTES
+    budget = budget_words(target)
     budget_cycles = opts.tick * opts.clock
     shrink = target.v("defaults.partition_shrink")  # aim a little below the budget: fewer passes
     atoms = {}
@@ -223,7 +242,7 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: 
             while True:
                 sl = Slicing.make(net, atoms)
                 mine = costs_of(sl, name)
-                over = max(max(c.words / budget_words, c.cycles / budget_cycles) for c in mine)
+                over = max(max(c.words / budget, c.cycles / budget_cycles) for c in mine)
                 if over <= 1 or atoms[name] == 1:
                     break
                 atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over * shrink)))

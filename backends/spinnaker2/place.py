@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurodeploy.errors import ResourceExceeded
+from neurodeploy.errors import TargetError
 
 ROLE = "compile"
 
@@ -29,12 +29,19 @@ class Geometry:
 
     @classmethod
     def from_target(cls, target) -> "Geometry":
+        """Checks the chip's QPEs and PEs against the grid, so that a network over them is over usable_pes."""
         gx, gy = target.v("geometry.qpe_grid_x"), target.v("geometry.qpe_grid_y")
         absent = {tuple(a) for a in target.get("geometry.qpe_absent", [])}
         order = []
         for y in range(1, gy + 1):
             xs = range(1, gx + 1) if y % 2 else range(gx, 0, -1)
             order += [(x, y) for x in xs if (x, y) not in absent]
+        pes, usable = target.v("limits.pes"), target.v("limits.usable_pes")
+        if not (len(order) == target.v("limits.qpes") and len(order) * target.v("geometry.pes_per_qpe") == pes
+                and usable <= pes):
+            raise TargetError(f"target {target.name}: the QPE grid has {len(order)} QPEs, limits say "
+                              f"{target.v('limits.qpes')} QPEs, {pes} PEs ({usable} usable)", where=str(target.path),
+                              hint="qpes = grid QPEs, pes = qpes x pes_per_qpe, usable_pes <= pes")
         return cls(np.array(order, dtype=np.int64), target.v("geometry.pes_per_qpe"),
                    target.v("geometry.chips_x"), target.v("geometry.chips_y"),
                    (target.v("geometry.router_qpe_x"), target.v("geometry.router_qpe_y")), target.v("limits.usable_pes"))
@@ -62,17 +69,12 @@ class Placement:
         return f"chip({cx},{cy})/qpe({qx},{qy})/pe{self.pe[i]}"
 
 
-def place(n_slices: int, geo: Geometry, *, max_chips: int, max_boards: int | None, board_target: bool) -> Placement:
+def place(n_slices: int, geo: Geometry) -> Placement:
+    """Slices in order over the chips, then boards, as many as they fill (the design rule 'PEs' has
+    checked they fit the target's chips or the boards allowed)."""
     per_chip = geo.usable_pes
     chips = max(1, -(-n_slices // per_chip))
-    chips_per_board = geo.chips_x * geo.chips_y
-    boards = -(-chips // chips_per_board)
-    if not board_target and chips > max_chips:
-        raise ResourceExceeded("PEs", n_slices, per_chip * max_chips,
-                               hint="use a bigger target (spinnaker2-48chip) or fewer/larger slices "
-                                    "(-O max_atoms_per_core)")
-    if max_boards is not None and boards > max_boards:
-        raise ResourceExceeded("boards", boards, max_boards, hint="raise -O boards or shrink the network")
+    boards = -(-chips // (geo.chips_x * geo.chips_y))
     idx = np.arange(n_slices)
     chip_i, within = idx // per_chip, idx % per_chip
     order = geo.chip_order(boards)

@@ -12,8 +12,9 @@ rounded to nearest and clipped to [w_min, w_max] in LSB units (plastic_format.py
 words). A plastic projection's delay is dendritic (PyNN's default: the rule sees post spikes d
 ticks late, the row is processed when the spike is sent) or axonal (processed at arrival). Delays: d ticks from the spike to its arrival at the row, 1 <= d <= delay_max + 1 (the
 3-bit field, the hardware adding one); the current then acts on v from the next tick (the lag).
-Design rules: delay range, STDP row kind, neurons per PE, PEs, tick deadline (estimated at the
-``activity`` option with the plasticity work included).
+Design rules: delay range, plastic weight range (an initial plastic weight whose word exceeds
+``limits.weight_max_plastic`` at the LSB that holds the rule's w_max), PEs, tick deadline (estimated
+at the ``activity`` option with the plasticity work included).
 """
 from __future__ import annotations
 
@@ -81,8 +82,11 @@ def plan(graph: Graph, target, options) -> Mapping:
         rules.append(Rule("delay range (ticks, minimum)", 1, ticks, pr["name"]))
         top = target.v("limits.weight_max_plastic" if pr["rule"] else "limits.weight_max_4bit")
         step = lsb[(pr["post"], pr["sign"], bool(pr["rule"]))]
-        w = np.abs(pr.pop("w"))
-        arrays[fmt.key(pr["name"])] = np.clip(np.rint(w / step), 0, top).astype(np.uint16 if pr["rule"] else np.uint8)
+        words = np.rint(np.abs(pr.pop("w")) / step)
+        if pr["rule"]:  # the LSB holds the rule's w_max; an initial weight above it may not fit the word
+            rules.append(Rule("plastic weight range", int(words.max(initial=0)), top, pr["name"],
+                              hint=f"initial weights up to about the STDP rule's w_max ({pr['rule']['w_max']:g})"))
+        arrays[fmt.key(pr["name"])] = np.clip(words, 0, top).astype(np.uint16 if pr["rule"] else np.uint8)
         pr.update(lsb=step, word_max=int(top))
         if pr["rule"]:
             rule = pr["rule"]
