@@ -259,14 +259,15 @@ def _s2_targets(t):  # the 8-bit target field of the synapse word: one more neur
 
 
 def _s2_row_length(t):
-    """Parallel projections from one source into one PE: its row holds all their synapses (16-bit words)."""
+    """Parallel projections from one source into one PE, -O atoms_per_core fixing a full PE (else the
+    partitioner slices finer): its row holds all their synapses (16-bit words)."""
     n, words = t.v("limits.max_atoms_lif_no_delay"), t.v("limits.row_length_words")
     k = 2 * words // n + 1  # k * n half-words > 2 * row_length_words
     g = chain(1, (csr(n, 1, 1), lif(n)))
     for i in range(1, k):
         g.nodes[f"p{i}"] = csr(n, 1, 1)
         g.edges += [("in", f"p{i}"), (f"p{i}", "n0")]
-    return g, {}
+    return g, {"atoms_per_core": f"n0:{n}", **SHORT}
 
 
 def _s2_dtcm(t):

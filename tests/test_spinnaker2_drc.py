@@ -9,7 +9,9 @@ from neurodeploy import backend as bk
 from neurodeploy import cli
 from neurodeploy import targets as tg
 from neurodeploy.errors import ResourceExceeded, TargetError, UnsupportedNode, UsageError
+from neurodeploy.ir import normalize
 from neurodeploy.ir.graph import Graph
+from neurodeploy.semantics import Semantics
 
 
 def chain(sizes, neuron=nir.LIF, seed=0):
@@ -119,3 +121,29 @@ def test_a_target_file_whose_memory_or_pes_disagree_is_refused(tmp_path, old, ne
     with pytest.raises(TargetError, match=says) as e:
         bk.compile(chain([4, 4]), str(own), tmp_path / "a")
     assert e.value.exit_code == 5
+
+
+def _parallel(k: int, n: int):
+    """k parallel weight layers from one input neuron onto n LIF neurons: one source row holds k*n synapses."""
+    nodes = {"in": nir.Input(input_type={"input": np.array([1])}),
+             "n0": nir.LIF(tau=np.full(n, 2e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                           v_reset=np.zeros(n)),
+             "out": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("n0", "out")]
+    for i in range(k):
+        nodes[f"w{i}"] = nir.Linear(weight=np.ones((n, 1)))
+        edges += [("in", f"w{i}"), (f"w{i}", "n0")]
+    return normalize(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), Semantics(dt=1e-4, reset="zero"))
+
+
+def test_rows_over_the_mpt_row_length_are_sliced_finer_or_refused_when_fixed(tmp_path):
+    """A row of 3 x 250 16-bit words would need 3 + 375 words, over the 8-bit row_length (255): by
+    default the partitioner slices the population finer; -O atoms_per_core=250 keeps it and is refused."""
+    art = bk.compile(_parallel(3, 250), "spinnaker2", tmp_path / "a", options={"steps": "10"})
+    atoms = art.manifest["spinnaker2"]["atoms_per_pe"]["n0"]
+    assert 3 + -(-3 * atoms // 2) <= 255 < 3 + -(-3 * 250 // 2)
+    with pytest.raises(ResourceExceeded) as e:
+        bk.compile(_parallel(3, 250), "spinnaker2", tmp_path / "b", options={"steps": "10", "atoms_per_core": "n0:250"})
+    assert e.value.rule == "synaptic row length (words)" and (e.value.needed, e.value.available) == (3 + 375, 255)
+    with pytest.raises(UsageError, match="exclude each other"):
+        bk.compile(_parallel(1, 4), "spinnaker2", tmp_path / "c", options={"atoms_per_core": "2", "max_atoms_per_core": "2"})

@@ -21,6 +21,7 @@ from neurodeploy.ir.graph import Graph
 from . import cores_format as fmt
 from .cores_kernel import element_work
 from .options import parse
+from .partition import budget_words
 
 ROLE = "compile"
 
@@ -60,7 +61,7 @@ def _hidden(node) -> int:
 
 def plan(graph: Graph, target, options) -> Mapping:
     opts = parse(options.backend, target)
-    budget = target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")
+    budget = budget_words(target) * fmt.WORD_BYTES  # the DTCM window minus stack and heap
     c = {k: target.v(f"cost.{k}") for k in fmt.COST_KEYS}
     nodes, arrays, cycles = [], {}, 0.0
     for n in graph.order:

@@ -4,9 +4,9 @@ Pre-placement, in this order: synapse targets per PE (the 8-bit target field), n
 model limit), synaptic row length (the MPT's 8-bit row_length), fan-in per neuron, weight range
 (positive and negative ends), delay range, SRAM per PE, tick deadline, PEs. Post-placement: router
 entries per chip, SRAM per PE including the routing region, tick deadline including packet sending.
-The partitioner keeps slices within the targets field, the model's atoms and SRAM by default: those
-rules fire when ``-O max_atoms_per_core`` asks for more (or one neuron alone does not fit); the row
-length fires when parallel projections from one source outgrow the field.
+The partitioner keeps slices within the targets field, the model's atoms, the row length and SRAM by
+default: those rules fire when ``-O max_atoms_per_core`` asks for more, ``-O atoms_per_core`` fixes a
+slicing that does not fit, or one neuron alone does not fit.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def pre_placement(net, sl, costs, peaks, target, opts, pes_available: int, w_ran
     longest = int(np.argmax([c.row_words for c in costs]))
     rules.append(Rule("synaptic row length (words)", costs[longest].row_words, target.v("limits.row_length_words"),
                       where=_label(sl, longest), hint="one source neuron's synapses into one PE (parallel "
-                                                      "projections add up): fewer neurons per PE or merge them"))
+                                                      "projections add up): fewer -O atoms_per_core"))
     budget = budget_words(target)
     dense = [p for p in net.projections if p.kind == "dense"]
     if dense:

@@ -29,6 +29,7 @@ from neurodeploy.ir.graph import Graph
 
 from . import egru_format as fmt
 from .options import parse
+from .partition import budget_words
 from .place import Geometry, place
 
 ROLE = "compile"
@@ -111,7 +112,7 @@ def _slices(node, budget: int, cap: int | None) -> list:
 def plan(graph: Graph, target, options) -> Mapping:
     opts = parse(options.backend, target)
     layers, outputs, inputs = _chain(graph)
-    budget = target.v("limits.dtcm_per_pe") - target.v("limits.stack_heap_per_pe")
+    budget = budget_words(target) * fmt.WORD_BYTES  # the DTCM window minus stack and heap
     for layer in layers:
         layer.slices = _slices(layer.node, budget, opts.atoms_cap(layer.name))
     steps = options.common.steps or target.v("defaults.steps")

@@ -20,6 +20,10 @@ defaults here: ``defaults.steps`` of the target, record the outputs).
   populations), like py-spinnaker2's ``Population.set_max_atoms_per_core``; the partitioner may use
   fewer (SRAM, cycles), never more, so a cap over the model's ``limits.max_atoms_*`` or the synapse
   word's ``limits.targets_per_pe`` is refused by its design rule (drc.py).
+- ``atoms_per_core=N`` or ``atoms_per_core=pop:N,pop2:M``: exactly N neurons per PE (the last slice
+  holds the rest), as py-spinnaker2 slices: the partitioner does not shrink these populations, so the
+  design rules (SRAM, tick deadline, row length, ...) check the slicing as given. Excludes
+  ``max_atoms_per_core``.
 - ``activity=F`` (default ``defaults.activity``, 0.1): fraction of source neurons assumed to spike per tick when budgeting
   cycles per tick at compile time (the simulator reports real overruns).
 - ``boards=N``: at most N boards (board targets); by default as many as the network needs.
@@ -32,7 +36,8 @@ from neurodeploy.errors import UsageError
 
 ROLE = "compile"
 SCALINGS = ("per_neuron", "per_layer", "none")
-KNOWN = ("weight_scale", "weight_scaling", "conn_delay", "tick", "clock", "max_atoms_per_core", "activity", "boards")
+KNOWN = ("weight_scale", "weight_scaling", "conn_delay", "tick", "clock", "max_atoms_per_core", "atoms_per_core",
+         "activity", "boards")
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,13 @@ class Options:
     conn_delay: int = 0
     max_atoms: dict = field(default_factory=dict)   # population -> cap; "*" for all
     boards: int | None = None
+    atoms: dict = field(default_factory=dict)       # population -> fixed atoms per PE; "*" for all
 
     def atoms_cap(self, pop: str) -> int | None:
         return self.max_atoms.get(pop, self.max_atoms.get("*"))
+
+    def atoms_fixed(self, pop: str) -> int | None:
+        return self.atoms.get(pop, self.atoms.get("*"))
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -66,18 +75,18 @@ def _num(key, v, kind=float, lo=None, hi=None, positive=False):
     return x
 
 
-def _atoms(v) -> dict:
+def _atoms(v, key: str = "max_atoms_per_core") -> dict:
     if isinstance(v, dict):
-        return {str(k): _num("max_atoms_per_core", n, int, 1) for k, n in v.items()}
+        return {str(k): _num(key, n, int, 1) for k, n in v.items()}
     s = str(v)
     if ":" not in s:
-        return {"*": _num("max_atoms_per_core", s, int, 1)}
+        return {"*": _num(key, s, int, 1)}
     out = {}
     for part in s.split(","):
         pop, sep, n = part.rpartition(":")
         if not sep or not pop:
-            raise UsageError(f"max_atoms_per_core part {part!r} is not POP:N")
-        out[pop.strip()] = _num("max_atoms_per_core", n, int, 1)
+            raise UsageError(f"{key} part {part!r} is not POP:N")
+        out[pop.strip()] = _num(key, n, int, 1)
     return out
 
 
@@ -109,6 +118,10 @@ def parse(raw: dict, target) -> Options:
                              hint=f"use {' or '.join(f'{c:g}' for c in clocks)}")
     if "max_atoms_per_core" in raw:
         kw["max_atoms"] = _atoms(raw["max_atoms_per_core"])
+    if "atoms_per_core" in raw:
+        if "max_atoms_per_core" in raw:
+            raise UsageError("atoms_per_core and max_atoms_per_core exclude each other", hint="give one of them")
+        kw["atoms"] = _atoms(raw["atoms_per_core"], "atoms_per_core")
     if "activity" in raw:
         kw["activity"] = _num("activity", raw["activity"], float, 0, 1)
     if "boards" in raw:

@@ -1,9 +1,10 @@
-"""Cut populations into PE-sized slices under both budgets: SRAM and cycles per tick.
+"""Cut populations into PE-sized slices under the budgets: SRAM, cycles per tick and the MPT's row length.
 
 Every population gets one atoms-per-PE value (like py-spinnaker2's ``set_max_atoms_per_core``):
-start at the model's limit (or the user's cap), measure each slice's memory image and its estimated
-cycles per tick exactly (synapse rows depend on how the *source* populations are sliced too), and
-shrink the populations whose worst slice is over budget until nothing changes. Slices are numbered
+start at the model's limit (or the user's cap), measure each slice's memory image, its estimated
+cycles per tick and its longest synaptic row exactly (synapse rows depend on how the *source*
+populations are sliced too), and shrink the populations whose worst slice is over budget until
+nothing changes. A population with ``-O atoms_per_core`` keeps it as given (the design rules check it). Slices are numbered
 globally in network order; that number is also the PE's routing key prefix.
 
 Dense synapse rows are costed without building them: a slice's SYN_ROW size only needs, per source
@@ -222,10 +223,11 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: 
     so the passes end)."""
     budget = budget_words(target)
     budget_cycles = opts.tick * opts.clock
+    row_limit = target.v("limits.row_length_words")
     shrink = target.v("defaults.partition_shrink")  # aim a little below the budget: fewer passes
-    atoms = {}
+    atoms, fixed = {}, {name for name in net.populations if opts.atoms_fixed(name) is not None}
     for name, p in net.populations.items():
-        cap = opts.atoms_cap(name)
+        cap = opts.atoms_fixed(name) or opts.atoms_cap(name)
         atoms[name] = max(1, min(p.size, cap if cap is not None else model_limit(target, p.model)))
     cache: dict = {}
 
@@ -242,8 +244,8 @@ def partition(net: Network, target, opts, n_ticks: int, recorded: set, voltage: 
             while True:
                 sl = Slicing.make(net, atoms)
                 mine = costs_of(sl, name)
-                over = max(max(c.words / budget, c.cycles / budget_cycles) for c in mine)
-                if over <= 1 or atoms[name] == 1:
+                over = max(max(c.words / budget, c.cycles / budget_cycles, c.row_words / row_limit) for c in mine)
+                if over <= 1 or atoms[name] == 1 or name in fixed:
                     break
                 atoms[name] = max(1, min(atoms[name] - 1, int(atoms[name] / over * shrink)))
                 changed = True
