@@ -17,6 +17,8 @@ from neurodeploy.artifact import Artifact
 from neurodeploy.backends.fpga import golden, iverilog, layout
 from neurodeploy.backends.fpga.design import Core
 from neurodeploy.errors import InvalidModel, ResourceExceeded, TargetError, UnsupportedSemantics
+from neurodeploy.ir.graph import Graph
+from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
 from conftest import REALDATA
@@ -188,3 +190,38 @@ def test_a_spike_bitmap_wider_than_one_signal_is_refused_before_writing(tmp_path
         bk.compile(g, TARGET, tmp_path / "a")
     assert e.value.rule == "bitmap_bits" and e.value.needed >= n
     assert not (tmp_path / "a").exists()
+
+
+def tutorial_hidden_net(seed=8) -> Graph:
+    """snnTorch's tutorial hidden layer as the front-end exports it (Linear(6, 10) -> Leaky(beta
+    0.875, reset zero, same step), euler, dt 1e-4) with tests/test_snntorch_conventions.py's seed-8
+    weights: inputs drive v far above the threshold within one step."""
+    rng = np.random.default_rng(seed)
+    w = rng.choice([0.0, 0.375, 1.25], (10, 6))
+    nodes = {"input": nir.Input(input_type={"input": np.array([6])}),
+             "0": nir.Affine(weight=w, bias=np.zeros(10)),
+             "1": nir.LIF(tau=np.full(10, 8e-4), r=np.full(10, 8.0), v_leak=np.zeros(10),
+                          v_threshold=np.ones(10), v_reset=np.zeros(10)),
+             "output": nir.Output(output_type={"output": np.array([10])})}
+    edges = [("input", "0"), ("0", "1"), ("1", "output")]
+    shapes = {"input": (6,), "0": (6,), "1": (10,), "output": (10,)}
+    return Graph(nodes, edges, shapes, {**shapes, "0": (10,)},
+                 semantics=Semantics(dt=1e-4, reset="zero", integrator="euler"))
+
+
+def test_v_format_holds_the_value_before_the_reset(tmp_path):
+    """Regression (seed-8 tutorial net): v_bits came from the calibrated v *after* reset (never above
+    the threshold), while the register holds v*A + bias + acc<<F before the reset; inputs several
+    thresholds strong wrapped it in the golden model and the RTL alike (146 spikes where the
+    realised float model has 175). Now the golden model equals the reference on quantized_graph,
+    and the format covers the pre-reset bound."""
+    art = bk.compile(tutorial_hidden_net(), TARGET, tmp_path / "a")
+    x = (np.random.default_rng(8).random((30, 1, 6)) < 0.4).astype(np.float64)
+    got = bk.run(art.path, x, record=["1"]).spikes["1"] != 0
+    want = simulate(bk.get("fpga").quantized_graph(Artifact(art.path)), x, record=["1"]).spikes["1"] != 0
+    assert want.sum() > 50
+    assert np.array_equal(got, want)
+    spec, arrays = layout.read(art.path)
+    a = arrays[0]
+    pre = np.abs(a["theta"][:10]).max() + np.abs(a["w"]).sum(axis=0).max() * 2 ** spec["frac_bits"]
+    assert pre < 2 ** (spec["v_bits"] - 1)

@@ -215,11 +215,13 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
                               "value_lsb": 1.0 / (lay.scale * 2.0 ** o["frac_bits"])})
             continue
         unit = lay.scale * 2.0 ** o["frac_bits"]
-        v_max = float(np.abs(ref.v[lay.name]).max(initial=0))
+        v_max = float(np.abs(ref.v[lay.name]).max(initial=0))  # after the reset: at most ~theta when spiking
         theta, bias = lay.params["theta"], lay.params["bias"]
-        top = max(v_max * unit, float(np.abs(theta).max(initial=0)), float(np.abs(bias).max(initial=0)))
+        # the register holds v before the reset: decayed v + bias + acc << F (acc by its exact bound)
+        pre = v_max * unit + np.abs(bias) + row_sum * 2.0 ** o["frac_bits"]
+        top = max(float(np.max(pre, initial=0)), float(np.abs(theta).max(initial=0)))
         lay_need = bits(top) + o["headroom_bits"]
-        ranges[lay.name] = {"v_max_calibrated": v_max, "v_bits_needed": lay_need}
+        ranges[lay.name] = {"v_max_calibrated": v_max, "v_pre_reset_bound": top / unit, "v_bits_needed": lay_need}
         if o["v_bits"] and o["v_bits"] < lay_need:
             raise InvalidModel(f"format overflow: v needs {lay_need} bits (calibrated |v| up to {v_max:.4g}, "
                                f"threshold {theta.max() / unit:.4g}) but v_bits={o['v_bits']}",
