@@ -92,3 +92,30 @@ def test_fast_approximation_sees_tile_boundaries():
     left = irdrop.Fast(G[:, :32], R_WIRE, R_WIRE).currents(x, G[:, :32])
     right = irdrop.Fast(G[:, 32:], R_WIRE, R_WIRE).currents(x, G[:, 32:])
     assert np.allclose(both, np.r_[left, right], rtol=1e-12)
+
+
+def plain_kernels(G, r_row, r_col, col_starts):
+    """The kernels in plain NumPy (np.cumsum over columns and rows), operation for operation as
+    irdrop.py's docstring states them: the fast layout must give the same bits."""
+    R, C = G.shape
+    k = np.arange(1, C + 1, dtype=G.dtype)
+    P, Q = np.cumsum(G * k, axis=1), np.cumsum(G, axis=1)
+    S = np.empty_like(G)
+    for a, b in zip(col_starts, list(col_starts[1:]) + [C]):
+        Pa = P[:, a - 1:a] if a else 0
+        Qa = Q[:, a - 1:a] if a else 0
+        S[:, a:b] = ((P[:, a:b] - Pa) - (Q[:, a:b] - Qa) * a) + (Q[:, b - 1:b] - Q[:, a:b]) * k[:b - a]
+    w = (R - np.arange(R, dtype=G.dtype))[:, None]
+    Gw = G * w
+    upto, after = np.cumsum(G, axis=0), np.cumsum(Gw[::-1], axis=0)[::-1] - Gw
+    diag = (G * G) * w
+    return S * (r_row * G) + r_col * diag, ((((w * upto) + after) * G) - diag) * r_col
+
+
+@pytest.mark.parametrize("shape,starts,dtype", [((40, 70), (0, 32, 64), np.float32), ((33, 16), (0,), np.float64),
+                                                 ((1, 5), (0,), np.float32)])
+def test_fast_kernels_are_bit_identical_to_the_plain_form(shape, starts, dtype):
+    G = np.random.default_rng(3).uniform(0, G_MAX, shape).astype(dtype)
+    fast = irdrop.Fast(G, R_WIRE, R_WIRE, col_starts=starts)
+    K1, K2 = plain_kernels(G, R_WIRE, R_WIRE, starts)
+    assert np.array_equal(fast.K1, K1) and np.array_equal(fast.K2, K2)
