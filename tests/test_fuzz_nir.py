@@ -278,8 +278,8 @@ def test_huge_declared_input_refused_without_allocating(tmp_path, shape):
 
 
 # ---- every command on HDF5-structure mutants (issue #10) ----------------------------------------
-# 0.23-0.4 s per mutant on the 2-core CI machine (seven command runs; the FPGA's Verilog export is
-# ~40 %), so 500 per run take 2-3 minutes; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
+# 0.23-0.4 s per mutant and process on the 2-core CI machine (seven command runs; the FPGA's Verilog
+# export is ~40 %); two forked workers; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
 CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "500"))
 
 
@@ -290,9 +290,9 @@ def test_cli_campaign(tmp_path, monkeypatch):
     Goal: 0 uncaught. The hang probe is covered above; structure mutants are valid HDF5, so it is off."""
     monkeypatch.setattr("neurodeploy.ir.reader.probe", lambda path, read: None)
     monkeypatch.setenv("NEURODEPLOY_CRASH_DIR", str(tmp_path))
-    tally = cli_fuzz.campaign(CLI_MUTANTS, seed=int(os.environ.get("ND_FUZZ_SEED", "0")), work=tmp_path)
-    assert not tally.failures, "\n".join(f"{what}: neurodeploy {' '.join(a)}: {e[:300]}"
-                                         for what, a, e in tally.failures)
+    tally = cli_fuzz.campaign(CLI_MUTANTS, seed=int(os.environ.get("ND_FUZZ_SEED", "0")), work=tmp_path,
+                              workers=2)
+    assert not tally.failures and not tally.hangs, cli_fuzz.report(tally)
     # the mutants must reach the backends, not all be refused at load
     assert tally.mutants == CLI_MUTANTS and tally.exits[0] > tally.commands // 5, tally.exits
 
