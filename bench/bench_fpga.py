@@ -16,6 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/test_fpga_backend.py imports its conftest by name
 
 from neurodeploy import backend as bk  # noqa: E402
 from neurodeploy import targets as tg  # noqa: E402
