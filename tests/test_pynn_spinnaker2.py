@@ -160,3 +160,22 @@ def test_exported_file_compiles_with_no_flags_and_runs_the_same(tmp_path):
     for n in layers:
         assert a.spikes[n].any()
         np.testing.assert_array_equal(a.spikes[n], b.spikes[n], err_msg=n)
+
+
+
+def test_atoms_per_core_above_the_model_limit_is_refused(tmp_path):
+    """-O max_atoms_per_core was clamped silently on the PyNN path; the lif_curr_exp limit of
+    targets/spinnaker2.toml must fire as a rule, and a cap below it must slice as asked."""
+    limit = int(targets.load("spinnaker2").v("limits.max_atoms_lif_curr_exp"))
+    sim.setup(timestep=1.0)
+    src = sim.Population(limit + 20, sim.SpikeSourceArray(spike_times=[1.0]), label="src")
+    cells = sim.Population(limit + 20, sim.IF_curr_exp(**CELL), label="cells")
+    sim.Projection(src, cells, sim.OneToOneConnector(), sim.StaticSynapse(weight=6.0, delay=1.0), label="p")
+    g = ir.normalize(*build.for_reference(sim.export_graph()))
+    for opt in ("max_atoms_per_core", "atoms_per_core"):
+        with pytest.raises(ResourceExceeded, match=r"neurons per PE \(lif_curr_exp\)") as e:
+            backend.compile(g, "spinnaker2", tmp_path / opt, options={"steps": 5, opt: f"cells:{limit + 1}"})
+        assert "cells" in str(e.value) and not (tmp_path / opt).exists()
+    backend.compile(g, "spinnaker2", tmp_path / "b", options={"steps": 5, "max_atoms_per_core": 100})
+    pops = {p["name"]: p for p in json.loads((tmp_path / "b" / "plastic.json").read_text())["populations"]}
+    assert [hi - lo for lo, hi in pops["cells"]["slices"]] == [100, 100, limit + 20 - 200]

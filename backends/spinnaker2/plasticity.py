@@ -58,7 +58,7 @@ def plan(graph: Graph, target, options) -> Mapping:
         if isinstance(node, nir.Input) or isinstance(node, nir.LIF):
             kind = "spike_list" if isinstance(node, nir.Input) else "lif_curr_exp"
             size = int(np.prod(graph.out_shape[n]))
-            per_pe = min(cap[kind], opts.atoms_cap(n) or cap[kind])
+            per_pe = opts.atoms_fixed(n) or opts.atoms_cap(n) or cap[kind]  # as asked: the rule below checks it
             p = {"name": n, "size": size, "kind": kind, "slices": [[lo, min(lo + per_pe, size)] for lo in range(0, size, per_pe)]}
             if kind == "lif_curr_exp":
                 p.update(_neuron(graph, n, sem.dt), refractory=refractory)
@@ -75,6 +75,9 @@ def plan(graph: Graph, target, options) -> Mapping:
             raw.append(_projection(graph, n, rules_of.get(n), index))
     lsb = _lsbs(raw, target)
     rules = [Rule("PEs", sum(len(p["slices"]) for p in pops), target.v("limits.usable_pes"), "network")]
+    for p in pops:
+        rules.append(Rule(f"neurons per PE ({p['kind']})", max(hi - lo for lo, hi in p["slices"]), cap[p["kind"]],
+                          p["name"], hint="lower -O max_atoms_per_core / -O atoms_per_core"))
     for pr in raw:
         ticks = pr["delay"]
         rules.append(Rule("delay range (ticks)", ticks, target.v("limits.delay_max") + 1, pr["name"],
