@@ -13,7 +13,7 @@ Exit 1 on an internal error or a hang (a command over `--limit`); each mutant th
 The mutations (`mutate`) act on the file's structure through h5py: shapes, dtypes, lengths (conv
 dilation/stride/padding of the wrong length included), all-zero and NaN/inf parameters, declared
 huge sizes, deleted datasets, edges deleted/duplicated/dangling, and nesting (a node moved into a
-subgraph, sometimes without its input edge). tests/test_fuzz_nir.py runs 700 of them per CI run.
+subgraph, sometimes without its input edge). tests/test_fuzz_nir.py runs 1,000 of them per CI run.
 """
 from __future__ import annotations
 

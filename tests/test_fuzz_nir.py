@@ -280,7 +280,7 @@ def test_huge_declared_input_refused_without_allocating(tmp_path, shape):
 # ---- every command on HDF5-structure mutants (issue #10) ----------------------------------------
 # 0.23-0.4 s per mutant and process on the 2-core CI machine (seven command runs; the FPGA's Verilog
 # export is ~40 %); two forked workers; ND_FUZZ_CLI=N runs N, bench/fuzz.py runs 10,000.
-CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "700"))
+CLI_MUTANTS = int(os.environ.get("ND_FUZZ_CLI", "1000"))
 
 
 @pytest.mark.slow
