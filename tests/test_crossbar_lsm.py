@@ -1,4 +1,4 @@
-"""examples/lsm building blocks: event streams, the branching estimator, NALSM-style tuning and the
+"""examples/lsm building blocks: event streams, the branching estimator, NALSM's astrocyte-modulated STDP and the
 ridge readout, each against an independent ground truth."""
 from __future__ import annotations
 
@@ -35,16 +35,42 @@ def test_branching_estimator_recovers_a_galton_watson_process():
         assert liquid.branching(a, 0) == pytest.approx(sigma, abs=0.02)
 
 
-def test_nalsm_tuning_moves_the_liquid_towards_critical():
+def test_nalsm_astrocyte_two_steps_by_hand():
+    # NALSM_ASTRO.py 144: A <- A + (w_astro (liquid - input spikes) + b - A) / tau, with b = A+ = 0.15,
+    # w_astro = 0.015 per 1 ms step, tau = 100 ms, on a bound of 3.0; here 5 ms steps (w_astro / 5, tau 20 steps)
+    a1 = liquid.astro_step(0.15, 30, 10, 3.0)        # target 0.003 * 20 + 0.15 = 0.21
+    a2 = liquid.astro_step(a1, 0, 20, 3.0)           # target 0.003 * -20 + 0.15 = 0.09
+    assert a1 == pytest.approx(0.15 + (0.21 - 0.15) / 20, rel=1e-12)
+    assert a2 == pytest.approx(0.153 + (0.09 - 0.153) / 20, rel=1e-12)
+
+
+def test_nalsm_stdp_depresses_an_anticausal_excitatory_pair_by_the_astrocyte_rate():
+    # two excitatory neurons, 0 -> 1; input channel 1 fires neuron 1 at step 0, channel 0 fires neuron 0
+    # at step 1: pre spike after post spike -> dw = -A_astro * a * m with the post trace a * m
+    net = {"rec": np.array([[0.0, 0.0], [0.3, 0.0]]), "w_in": np.eye(2), "excitatory": np.array([True, True])}
+    x = np.zeros((2, 1, 2))
+    x[0, 0, 1] = x[1, 0, 0] = 1
+    tuned = liquid.nalsm_tune(net, x)
+    bound = 0.15 * 13.8 / 0.5                         # 3/20 thresholds x fan-in ratio (E->E fan-in 0.5 here)
+    astro = 0.05 * bound                              # one liquid and one input spike at step 0: unchanged
+    assert tuned["rec"][1, 0] == pytest.approx(bound - astro * 0.1 * np.exp(-5 / 10), rel=1e-12)
+    assert np.allclose(tuned["w_in"], bound * np.eye(2))     # no input spike ever met a trace
+
+
+def _spikes_per_step(net, x, steps):
     from neurodeploy.sim.reference import simulate
 
+    return simulate(liquid.graph(net, x.shape[-1]), x, record=["liquid"]).spikes["liquid"][:steps].sum(-1).mean()
+
+
+def test_nalsm_astrocyte_brings_liquid_activity_towards_input_activity():
     rng = np.random.default_rng(1)
-    x = np.concatenate([(rng.random((20, 30, 40)) < 0.15), np.zeros((15, 30, 40))]).astype(np.float32)
-    net = liquid.maass(40, seed=2, w_in=0.3)
-    before = liquid.branching(simulate(liquid.graph(net, 40), x, record=["liquid"]).spikes["liquid"], 20)
-    tuned = liquid.nalsm_tune(net, x)
-    after = liquid.branching(simulate(liquid.graph(tuned, 40), x, record=["liquid"]).spikes["liquid"], 20)
-    assert before < 0.9 and abs(after - 1) < abs(before - 1) / 2
+    x = np.concatenate([(rng.random((20, 60, 40)) < 0.15), np.zeros((15, 60, 40))]).astype(np.float32)
+    net = liquid.maass(40, seed=2)
+    inp = x[:20].sum(-1).mean()
+    start = _spikes_per_step(liquid.at_bound(net), x, 20)          # all weights at the bound: far above the input
+    tuned = _spikes_per_step(liquid.nalsm_tune(net, x), x, 20)
+    assert start > 2 * inp and inp < tuned < start - 0.25 * (start - inp)
 
 
 def test_ridge_readout_equals_scikit_learn():
