@@ -167,10 +167,9 @@ def test_unsupported_neuron_and_reset_are_refused(tmp_path):
     g.nodes["n0"].v_reset[:] = 0.01
     with pytest.raises(UnsupportedSemantics, match="^n0: .*v_reset"):
         bk.compile(g, TARGET, tmp_path / "a")
-    g = chain((4, 3))
-    g.nodes["n0"] = nir.CubaLIF(tau_syn=np.full(3, 5e-3), tau_mem=np.full(3, 2e-3), r=np.ones(3),
-                                v_leak=np.zeros(3), v_threshold=np.full(3, 0.05), v_reset=np.zeros(3))
-    with pytest.raises(UnsupportedSemantics, match="^n0: CubaLIF"):
+    g = chain((4, 3, 2))
+    g.nodes["n0"] = nir.CubaLI(tau_syn=np.full(3, 5e-3), tau_mem=np.full(3, 2e-3), r=np.ones(3), v_leak=np.zeros(3))
+    with pytest.raises(UnsupportedSemantics, match="^n0: CubaLI neurons"):
         bk.compile(g, TARGET, tmp_path / "b")
 
 
@@ -225,3 +224,196 @@ def test_v_format_holds_the_value_before_the_reset(tmp_path):
     a = arrays[0]
     pre = np.abs(a["theta"][:10]).max() + np.abs(a["w"]).sum(axis=0).max() * 2 ** spec["frac_bits"]
     assert pre < 2 ** (spec["v_bits"] - 1)
+
+
+# --- CubaLIF (issue #12) ---------------------------------------------------------------------------
+
+
+def cuba_chain(sizes, integrator: str) -> Graph:
+    """tests/contract's chain with CubaLIF layers (tau_syn 0.5 ms, tau_mem 1 ms, dt 0.1 ms)."""
+    g = chain(sizes)
+    for i, n in enumerate(sizes[1:]):
+        g.nodes[f"n{i}"] = nir.CubaLIF(tau_syn=np.full(n, 5e-4), tau_mem=np.full(n, 1e-3), r=np.ones(n),
+                                       v_leak=np.zeros(n), v_threshold=np.full(n, 0.05), v_reset=np.zeros(n))
+    g.semantics = g.semantics.with_(integrator=integrator)
+    return g
+
+
+def synaptic_net(seed=3):
+    """snnTorch Linear -> Synaptic -> Linear -> Synaptic (per-neuron alpha, beta and thresholds, biases;
+    reset zero in the spiking step) with tests/test_snntorch_conventions.py's random weights, and its
+    export: CubaLIF layers "1" and "3", forward Euler."""
+    import torch
+
+    from neurodeploy.frontends.snntorch import export
+    from tests.test_snntorch_conventions import random_net
+
+    net = random_net("Synaptic", "zero", False, np.random.default_rng(seed), n_in=6)
+    return net, ir.normalize(export(net, torch.zeros(1, 6)).graph)
+
+
+@pytest.fixture(scope="module")
+def cuba_arts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cuba")
+    return {"exact": bk.compile(cuba_chain((12, 20, 8), "exact"), TARGET, d / "exact", options={"lanes": "4"}),
+            "euler": bk.compile(cuba_chain((12, 20, 8), "euler"), TARGET, d / "euler", options={"lanes": "4"}),
+            "synaptic": bk.compile(synaptic_net()[1], TARGET, d / "syn", options={"lanes": "3"})}
+
+
+def layer_names(spec) -> list[str]:
+    return [lay["name"] for lay in spec["layers"]]
+
+
+@pytest.mark.parametrize("which", ["exact", "synaptic"])
+def test_cuba_amaranth_equals_golden_cycle_by_cycle(which, cuba_arts):
+    spec, arrays = layout.read(cuba_arts[which].path)
+    assert [lay["kind"] for lay in spec["layers"]] == ["cuba", "cuba"]
+    x = spikes((12, 2, spec["input"]["size"]), 0.3, 15)
+    want, out = golden_trace(spec, arrays, x)
+    assert all(s.sum() > 5 for s in out["spikes"])  # both layers spike
+    assert amaranth_trace(spec, arrays, x) == want
+
+
+@needs_iverilog
+@pytest.mark.parametrize("which", ["exact", "synaptic"])
+def test_cuba_verilog_equals_golden_cycle_by_cycle(which, cuba_arts):
+    """Random inputs, 3 samples: every output beat of the exported Verilog at the golden model's cycle."""
+    art = cuba_arts[which]
+    spec, arrays = layout.read(art.path)
+    x = spikes((40, 3, spec["input"]["size"]), 0.3, 16)
+    want, out = golden_trace(spec, arrays, x)
+    assert all(s.sum() > 20 for s in out["spikes"])
+    log = iverilog.run_rtl(Artifact(art.path), x)
+    assert [tuple(int(v) for v in row) for row in log] == want
+
+
+@pytest.mark.parametrize("which", ["exact", "euler", "synaptic"])
+def test_cuba_golden_equals_the_reference_on_its_quantized_graph(which, cuba_arts):
+    """Spike for spike on random inputs. Under forward Euler the current's gain on this step's drive is
+    its decay (G = As); the exact integrator's G != As reaches the float model as a delayed second
+    input path."""
+    art = cuba_arts[which]
+    spec, arrays = layout.read(art.path)
+    names = layer_names(spec)
+    assert all(np.array_equal(a["G"], a["As"]) != (which == "exact") for a in arrays)
+    q = bk.get("fpga").quantized_graph(Artifact(art.path))
+    for seed in range(3):
+        x = spikes((60, 4, spec["input"]["size"]), 0.3, 20 + seed).astype(np.float64)
+        got = bk.run(art.path, x, record=names)
+        want = simulate(q, x, record=names)
+        for n in names:
+            assert want.spikes[n].sum() > 20
+            assert np.array_equal(got.spikes[n], want.spikes[n]), (which, seed, n)
+
+
+def test_cuba_synaptic_net_runs_snntorchs_spikes(cuba_arts):
+    """The FPGA run of the exported Synaptic net against snnTorch's own forward pass (float64): the
+    8-bit weights move at most a few spikes by a step."""
+    import torch
+
+    from tests.test_snntorch_conventions import snntorch_run
+
+    net, _ = synaptic_net()
+    x = spikes((40, 3, 6), 0.4, 17).astype(np.float64)
+    spk, _ = snntorch_run(net, torch.tensor(x))
+    got = bk.run(cuba_arts["synaptic"].path, x, record=["1", "3"])
+    for i in (1, 3):
+        assert spk[i].sum() > 50
+        assert np.mean(got.spikes[str(i)] == spk[i]) >= 0.99, i
+
+
+def single_cuba(integrator: str) -> Graph:
+    """Input(1) -> Affine -> CubaLIF(4 neurons, tau_syn 2 ms, tau_mem 5 ms, thresholds 0.3-0.9), dt 0.1 ms;
+    weights on the 8-bit grid of the largest, so that what is compared is the datapath, not the weights."""
+    w = 2.0 * np.array([[127], [95], [63], [31]]) / 127
+    n = len(w)
+    nodes = {"in": nir.Input(input_type={"input": np.array([1])}),
+             "w": nir.Affine(weight=w, bias=np.zeros(n)),
+             "c": nir.CubaLIF(tau_syn=np.full(n, 2e-3), tau_mem=np.full(n, 5e-3), r=np.ones(n), v_leak=np.zeros(n),
+                              v_threshold=np.array([0.9, 0.7, 0.5, 0.3]), v_reset=np.zeros(n)),
+             "out": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("in", "w"), ("w", "c"), ("c", "out")]
+    ins = {"in": (1,), "w": (1,), "c": (n,), "out": (n,)}
+    return Graph(nodes, edges, ins, {**ins, "w": (n,)}, semantics=Semantics(dt=1e-4, integrator=integrator))
+
+
+@pytest.mark.parametrize("integrator", ["exact", "euler"])
+def test_cuba_validate_agrees_with_the_float_reference_within_the_stated_error(integrator, tmp_path):
+    """`neurodeploy validate` (fidelity.validate) on a steady input: every spike of the float model
+    and of the quantized graph; the voltage (model units) within the error the manifest states,
+    accumulated over the current's and the membrane's decays (the leak bounds how errors add up)."""
+    from neurodeploy.fidelity import validate
+    from neurodeploy.lowering import coefficients
+
+    g = single_cuba(integrator)
+    art = bk.compile(g, TARGET, tmp_path / "a")
+    x = np.ones((300, 1, 1))
+    report = validate(art.path, x)
+    for comp in (report.against_float, report.against_quantized):
+        (row,) = comp.layers
+        assert row.agreement == 1.0, (comp.reference, row)
+    ref = simulate(g, x, record=["c"])
+    assert ref.spikes["c"].sum() > 20
+    fmt = Artifact(art.path).manifest["fpga"]["formats"]["c"]
+    res = bk.run(art.path, x, record=["c"])
+    co = coefficients(g, "c")  # the reference's step: j = k_i*i in v units, its gain g on the drive k_x*x
+    a_s, a_m, gain = co.a_s.max(), co.a_m.max(), (co.k_i * co.g_s / co.k_x).max()
+    w_err, lsb = fmt["weights"]["in"]["max_abs_error"], fmt["v_lsb"]
+    j_top, v_top = np.abs(co.k_i * ref.extra["i"]["c"]).max(), np.abs(ref.v["c"]).max()
+    drive = np.abs(co.k_x * 2.0).max()  # the largest weight
+    # per step: decay and gain roundings times the state, the weight error through the gain, half an LSB
+    e_j = (fmt["current_decay_max_abs_error"] * j_top + fmt["current_gain_max_abs_error"] * drive + gain * w_err
+           + lsb / 2) / (1 - a_s)
+    e_v = (fmt["decay_max_abs_error"] * v_top + e_j + w_err + lsb / 2) / (1 - a_m)
+    err = np.abs(res.v["c"] * lsb - ref.v["c"]).max()
+    assert 0 < err <= e_v
+
+
+def test_cuba_current_format_overflow_is_refused_naming_node_and_rule(tmp_path):
+    with pytest.raises(InvalidModel, match="^n0: format overflow: the current j.*j_format"):
+        bk.compile(cuba_chain((12, 20, 8), "exact"), TARGET, tmp_path / "a", options={"j_bits": "6"})
+    assert not (tmp_path / "a").exists()
+
+
+def test_cuba_current_never_wraps_on_a_steady_input(tmp_path):
+    """j has no reset: its format holds the steady state of the largest drive, not the calibrated
+    range (Bernoulli spikes at calib_rate reach a third of a steady input's current on this layer;
+    the width from that range plus one step's drive, 28 bits, wrapped j in this run and lost 8 of 29
+    spikes from step 49). The golden model equals the float model on its quantized graph spike for
+    spike."""
+    art = bk.compile(single_cuba("euler"), TARGET, tmp_path / "a")
+    fmt = Artifact(art.path).manifest["fpga"]["formats"]["c"]
+    assert fmt["j_bound"] > 2 * fmt["j_max_calibrated"]
+    x = np.ones((300, 1, 1))
+    got = bk.run(art.path, x, record=["c"]).spikes["c"]
+    want = simulate(bk.get("fpga").quantized_graph(Artifact(art.path)), x, record=["c"]).spikes["c"]
+    assert want.sum() > 20
+    assert np.array_equal(got, want)
+
+
+def test_cuba_current_memory_and_products_are_in_the_resource_estimate(cuba_arts):
+    """The same layers read as LIF (no j memory, no As/G/bias_j fields, one product per lane) cost
+    fewer DSPs (j*As and (acc << F)*G: at least one DSP48E2 each per lane), j_bits fewer read
+    registers per lane and fewer LUTs (the j memory's LUT-RAM, the wider parameter ROM)."""
+    from neurodeploy import targets
+    from neurodeploy.backends.fpga import resources
+
+    spec, arrays = layout.read(cuba_arts["exact"].path)
+    target, P = targets.load(TARGET), spec["lanes"]
+    lif_spec = {**spec, "layers": [{**lay, "kind": "lif"} for lay in spec["layers"]]}
+    lif_arrays = [{k: v for k, v in a.items() if k not in ("As", "G", "bias_j")} for a in arrays]
+    cuba, lif = resources.estimate(spec, target, arrays), resources.estimate(lif_spec, target, lif_arrays)
+    for lay in spec["layers"]:
+        c, f = cuba["layers"][lay["name"]], lif["layers"][lay["name"]]
+        assert c["dsp"] >= f["dsp"] + 2 * P
+        assert c["ff"] >= f["ff"] + P * spec["j_bits"]
+        assert c["lut"] > f["lut"]
+
+
+def test_cuba_decay_rounding_to_one_is_refused_naming_node_and_rule(tmp_path):
+    """tau_syn 100 s at dt 0.1 ms: a_s = 1 - 1e-6 is 1 in 16 bits (a current that never decays)."""
+    g = cuba_chain((12, 20, 8), "euler")
+    g.nodes["n1"].tau_syn[:] = 100.0
+    with pytest.raises(InvalidModel, match="^n1: the synaptic decay rounds to 1.*decay_format"):
+        bk.compile(g, TARGET, tmp_path / "a")
+    assert not (tmp_path / "a").exists()

@@ -226,7 +226,7 @@ def test_tutorial_readout_runs_on_every_target_as_a_membrane(target, tmp_path):
         np.testing.assert_allclose(out.reshape(mem[3].shape), mem[3], rtol=1e-4, atol=1e-4)
 
 
-# Where the hidden spikes are those of snnTorch on this network. Not the crossbar (analog devices), nor
-# the FPGA: its run of this hidden layer differs from its own quantized_graph (33 of 175 spikes from
-# step 2; an FPGA backend issue, reported).
-EXACT_READOUT = ("loihi2", "spinnaker2")
+# Where the hidden spikes are those of snnTorch on this network. Not the crossbar (analog devices). The
+# FPGA is exact since its v format holds the value before the reset (tests/test_fpga_backend.py,
+# test_v_format_holds_the_value_before_the_reset).
+EXACT_READOUT = ("loihi2", "spinnaker2", "fpga-zcu102")

@@ -1,4 +1,4 @@
-"""FPGA backend (Xilinx ZCU102): generated Amaranth RTL for LIF/IF layers, a bit-exact golden model,
+"""FPGA backend (Xilinx ZCU102): generated Amaranth RTL for LIF/IF/CubaLIF layers, a bit-exact golden model,
 and the exported Verilog run in Icarus.
 
 Compile: `plan` checks the graph and the weight-memory rule from shapes alone, then lowers to fixed
@@ -10,7 +10,8 @@ the artifact's Verilog in Icarus Verilog, spikes from its output stream).
 
 Backend options (``-O key=value``; defaults in the target's [design] table): ``lanes`` (neurons per
 memory word and cycle, the parallelism factor), ``weight_bits``, ``frac_bits``, ``decay_bits``,
-``headroom_bits``, ``v_bits`` (0: from calibration), ``calib=FILE.npy`` (calibration inputs).
+``headroom_bits``, ``v_bits`` (0: from calibration), ``j_bits`` (CubaLIF current; 0: from its exact
+bound), ``calib=FILE.npy`` (calibration inputs).
 """
 from __future__ import annotations
 

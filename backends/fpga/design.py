@@ -4,10 +4,11 @@ One controller steps through a time step (golden.py states the arithmetic and th
 input beats (each event adds its weight row to every consuming layer's accumulators), then layer by
 layer an update pass (v, acc, parameters read P lanes per word, one spike beat out per spike), then
 a scan of that layer's spike bitmap feeding its consumers, then a ``last`` beat. Per layer: weight
-memory (rows x W words of P weights, BRAM), parameter memory (A, bias, theta per lane), state
-memories v and acc. Every memory is read two cycles per word (address, then data) through a
-synchronous read port. After reset, or a ``restart`` pulse in the idle state, a clear pass zeroes v
-and acc (W_max cycles) so each sample starts from rest.
+memory (rows x W words of P weights, BRAM), parameter memory (A, bias, theta per lane; a CubaLIF
+layer adds As, G, bias_j), state memories v and acc (a CubaLIF layer adds its current j). Every
+memory is read two cycles per word (address, then data) through a synchronous read port. After
+reset, or a ``restart`` pulse in the idle state, a clear pass zeroes v, j and acc (W_max cycles) so
+each sample starts from rest.
 
 Ports: in_valid/in_ready/in_data/in_last, out_valid/out_ready/out_data/out_last (AXI-Stream style),
 restart.
@@ -68,7 +69,11 @@ class Core(Elaboratable):
             for key, am in ams.items():
                 ports[key], ports[key + "_w"] = am.read_port(), am.write_port()
             ports["basal"], ports["basal_w"] = ports["input"], ports["input_w"]
-            m.d.comb += [ports[x].addr.eq(k) for x in ("p", "v", "vw", "input", "input_w", "apical", "apical_w")]
+            if lay["kind"] == "cuba":
+                m.submodules[f"l{i}_j"] = jm = Memory(shape=unsigned(P * sp["j_bits"]), depth=W, init=[])
+                ports["j"], ports["jw"] = jm.read_port(), jm.write_port()
+            m.d.comb += [ports[x].addr.eq(k) for x in ("p", "v", "vw", "input", "input_w", "apical", "apical_w",
+                                                       "j", "jw") if x in ports]
             mem.append(ports)
         self.mem = mem
 
@@ -106,7 +111,7 @@ class Core(Elaboratable):
             with m.State("CLEAR"):
                 for i, lay in enumerate(lays):
                     with m.If(k < lay["words"]):
-                        m.d.comb += [mem[i][x].en.eq(1) for x in ("vw", "input_w", "apical_w")]
+                        m.d.comb += [mem[i][x].en.eq(1) for x in ("vw", "input_w", "apical_w", "jw") if x in mem[i]]
                 with m.If(k == w_max - 1):
                     m.d.sync += k.eq(0)
                     m.next = "IN"
@@ -151,10 +156,12 @@ class Core(Elaboratable):
                 with m.State(f"U{i}_A"):
                     m.next = f"U{i}_B"
                 with m.State(f"U{i}_B"):
-                    new, spikes = self.update(m, sp, lay, port, lane, i)
+                    new, spikes, current = self.update(m, sp, lay, port, lane, i)
                     m.d.comb += [port["input_w"].en.eq(1), port["apical_w"].en.eq(1)]
-                    if lay["kind"] == "lif":
+                    if lay["kind"] != "two_point":
                         m.d.comb += [port["vw"].data.eq(Cat(*new)), port["vw"].en.eq(1)]
+                    if current:
+                        m.d.comb += [port["jw"].data.eq(Cat(*current)), port["jw"].en.eq(1)]
                     m.d.sync += [port["bitmap"].word_select(k, P).eq(Cat(*spikes)), mask.eq(Cat(*spikes))]
                     if lay["kind"] == "two_point":
                         m.d.sync += [values[p].eq(new[p]) for p in range(P)]
@@ -204,18 +211,28 @@ class Core(Elaboratable):
                     m.next = "IN"
         return m
 
-    def update(self, m: Module, sp: dict, lay: dict, port: dict, lane, i: int) -> tuple[list, list]:
-        """Per lane the new state word (v, or a two-point cell's A) and its spike/emit bit."""
+    def update(self, m: Module, sp: dict, lay: dict, port: dict, lane, i: int) -> tuple[list, list, list]:
+        """Per lane the new state word (v, or a two-point cell's A), its spike/emit bit and the new
+        current j (CubaLIF; else no list entries)."""
         P, ab, vb, F, D = sp["lanes"], sp["acc_bits"], sp["v_bits"], sp["frac_bits"], sp["decay_bits"]
         pw, prm = port["pw"], port["p"].data
-        new, spikes = [], []
+        lows, lo = {}, 0
+        for name, width, signed_ in param_fields(sp, lay):
+            lows[name], lo = (lo, width, signed_), lo + width
+
+        def param(p, name):
+            low, width, signed_ = lows[name]
+            x = prm[p * pw + low:p * pw + low + width]
+            return x.as_signed() if signed_ else x
+
+        new, spikes, current = [], [], []
         for p in range(P):
             s = Signal(name=f"s{i}_{p}")
             if lay["kind"] == "two_point":
                 t = lay["transfer"]
                 lut = Array(Const(int(x), unsigned(lut_width(lay))) for x in self.arrays[i]["lut"])
-                r = lane(port["input"].data, p, ab) + prm[p * pw:p * pw + ab].as_signed()
-                c = lane(port["apical"].data, p, ab) + prm[p * pw + ab:p * pw + 2 * ab].as_signed()
+                r = lane(port["input"].data, p, ab) + param(p, "bias_b")
+                c = lane(port["apical"].data, p, ab) + param(p, "bias_a")
                 raw = Signal(signed(2 * ab + abs(t["km"]).bit_length() + 2), name=f"raw{i}_{p}")
                 top = (1 << sp["lut_bits"]) - 1
                 m.d.comb += raw.eq(((r * c * t["km"] + (1 << (t["sh"] - 1))) >> t["sh"]) - t["i0"])
@@ -224,17 +241,20 @@ class Core(Elaboratable):
                 m.d.comb += [a.eq(r * (t["k1_int"] + lut[at])), s.eq(a != 0)]
                 new.append(a)
             else:
-                v = lane(port["v"].data, p, vb)
-                A = prm[p * pw:p * pw + D + 1]
-                bias = prm[p * pw + D + 1:p * pw + D + 1 + vb].as_signed()
-                theta = prm[p * pw + D + 1 + vb:p * pw + D + 1 + 2 * vb].as_signed()
-                full = ((v * A + (1 << (D - 1))) >> D) + bias + (lane(port["input"].data, p, ab) << F)
+                v, theta = lane(port["v"].data, p, vb), param(p, "theta")
+                drive = lane(port["input"].data, p, ab) << F
+                full = ((v * param(p, "A") + (1 << (D - 1))) >> D) + param(p, "bias") + drive
+                if lay["kind"] == "cuba":
+                    j = lane(port["j"].data, p, sp["j_bits"])
+                    full = full + j
+                    jn = ((j * param(p, "As") + drive * param(p, "G") + (1 << (D - 1))) >> D) + param(p, "bias_j")
+                    current.append(jn[:sp["j_bits"]])
                 vn = Signal(signed(vb), name=f"vn{i}_{p}")
                 m.d.comb += [vn.eq(full[:vb].as_signed()), s.eq(vn > theta)]
                 after = Const(0, signed(vb)) if sp["reset"] == "zero" else (vn - theta)[:vb]
                 new.append(Mux(s, after, vn)[:vb])
             spikes.append(s)
-        return new, spikes
+        return new, spikes, current
 
 
 def to_verilog(spec: dict, arrays: list[dict]) -> str:

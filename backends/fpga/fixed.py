@@ -1,22 +1,35 @@
 """Lower a graph to the FPGA core's fixed point: layers, integer weights and per-signal formats.
 
 Everything a neuron or a synapse chain becomes comes from the shared lowering: chains folded per
-(source, layer) (`Folder`), the reference's own coefficients (`coefficients`: ``v' = a_m v + c +
-k_x x``), per-layer scaling and rounding (`row_scales`, `quantize_rows`), the semantics check
-(`SUPPORT`). With S the layer's weight scale (weight LSB per model unit of v), F = frac_bits and
-D = decay_bits the core computes per neuron and step, in integers (golden.py is the spec):
+(source, layer) (`Folder`), the reference's own coefficients in the current-first form
+(`current_first(coefficients(...))`: ``v' = a_m v + c + k_i i + k_x x``, ``i' = a_s i + g_s x``,
+t0 = k_x), per-layer scaling and rounding (`row_scales`, `quantize_rows`), the semantics check
+(`SUPPORT`). With S the layer's weight scale (weight LSB per model unit of v), F = frac_bits,
+D = decay_bits and acc the sum of the weights of this step's events, the core computes per neuron
+and step, in integers (golden.py is the spec):
 
-    v' = wrap_vb( (v*A + 2**(D-1)) >> D  +  bias  +  (sum of weights of this step's events) << F )
+    v' = wrap_vb( (v*A + 2**(D-1)) >> D  +  bias  +  acc << F  +  j )          (j = 0: LIF, IF)
+    j' = wrap_jb( (j*As + (acc << F)*G + 2**(D-1)) >> D  +  bias_j )           (CubaLIF)
     spike if v' > theta; then v' = 0 (reset zero / v_reset 0) or v' - theta (subtract)
 
     weights   w = round(k_x * M * S), |w| <= 2**(wb-1) - 1, S per layer from the largest |k_x M|
     A = round(a_m * 2**D)   bias = round((c + k_x b) * S * 2**F)   theta = round(v_th * S * 2**F)
+    As = round(a_s * 2**D)  G = round(g * 2**D)  bias_j = round(g * k_x b * S * 2**F)
+
+j is the reference's k_i*i in v units, so v' uses the current before its update as the reference
+does, and g = k_i*g_s/k_x = a_s + t1/t0 is the current's gain on this step's drive (a_s exactly
+under forward Euler, where t1 = 0; the exact integrator's second tap otherwise): both integrators
+run exactly in one datapath.
 
 Formats come from value ranges: the membrane width ``v_bits`` from the largest |v| the float
 reference reaches on calibration inputs (-O calib=FILE.npy, else Bernoulli spikes at calib_rate),
 theta and the bias, plus headroom_bits; the accumulator width from the exact bound sum |w| of a
-row. A ``v_bits`` given with -O below that is refused (`InvalidModel`, rule ``v_format``). The
-report states every format and the error it causes.
+row. The CubaLIF current j has no reset, so its width ``j_bits`` comes from an exact bound as well:
+the steady state of the largest drive, (G/2**D sum|w| 2**F + 1/2 + |bias_j|) / (1 - As/2**D) (a
+range from calibration would wrap on a stronger input, e.g. a steady one; the calibrated range is
+reported beside it), and the membrane's pre-reset bound adds it. A ``v_bits`` or ``j_bits`` given
+with -O below its need is refused (`InvalidModel`, rule ``v_format`` or ``j_format``). The report
+states every format and the error it causes.
 """
 from __future__ import annotations
 
@@ -31,20 +44,22 @@ import scipy.sparse as sp
 from neurodeploy.errors import InvalidModel, UnsupportedNode, UnsupportedSemantics, UsageError
 from neurodeploy.ir.dialect import TwoPointCell
 from neurodeploy.ir.graph import Graph
-from neurodeploy.lowering import Folder, Support, check, coefficients, quantize_rows, row_peaks, row_scales, scale_rows
+from neurodeploy.lowering import (Folder, Support, check, coefficients, current_first, quantize_rows, row_peaks,
+                                  row_scales, scale_rows)
 from neurodeploy.sim.reference import simulate
 from neurodeploy.targets import Target
 
 ROLE = "compile"
-SPIKING = (nir.LIF, nir.IF)
+SPIKING = (nir.LIF, nir.IF, nir.CubaLIF)
 SUPPORT = Support(
     backend="fpga",
     values={"dt": None, "integrator": None, "reset": None, "reset_timing": ("same_step",)},
     neurons=(*SPIKING, TwoPointCell),
     hints={"reset_timing": "the core resets in the spiking step: compile with --reset-timing same_step",
-           **{t.__name__: f"{t.__name__} has no datapath in the FPGA core: use LIF or IF"
-              for t in (nir.LI, nir.CubaLI, nir.I, nir.CubaLIF)}})
-INT_OPTIONS = ("lanes", "weight_bits", "frac_bits", "decay_bits", "headroom_bits", "lut_bits", "v_bits")
+           **{t.__name__: f"{t.__name__} has no datapath in the FPGA core: use LIF, IF or CubaLIF"
+              for t in (nir.LI, nir.CubaLI, nir.I)}})
+FROM_CALIBRATION = ("v_bits", "j_bits")  # 0 (the default): the width the calibration needs
+INT_OPTIONS = ("lanes", "weight_bits", "frac_bits", "decay_bits", "headroom_bits", "lut_bits", *FROM_CALIBRATION)
 OPTIONS = (*INT_OPTIONS, "calib")
 
 
@@ -53,10 +68,11 @@ class Layer:
     name: str
     size: int
     sources: list[dict]   # {src, via, port, w: (n, n_src) int csr}
-    params: dict          # per-neuron int arrays: A, bias, theta (LIF/IF); bias_b, bias_a (two-point)
+    params: dict          # per-neuron int arrays: A, bias, theta (LIF/IF; CubaLIF also As, G, bias_j);
+                          # bias_b, bias_a (two-point)
     scale: float          # weight LSB per model unit of v (LIF/IF) or of r (two-point)
     error: dict
-    kind: str = "lif"
+    kind: str = "lif"     # "lif" (LIF, IF), "cuba" (CubaLIF) or "two_point"
     transfer: dict | None = None  # two-point: the exp look-up table and its constants (twopoint.py)
 
 
@@ -64,8 +80,8 @@ def parse_options(raw: dict, target: Target) -> dict:
     unknown = sorted(set(raw) - set(OPTIONS))
     if unknown:
         raise UsageError(f"unknown FPGA option(s) {', '.join(unknown)}", hint=f"known: {', '.join(OPTIONS)}")
-    o = {k: int(target.v(f"design.{k}")) for k in INT_OPTIONS if k != "v_bits"}
-    o["v_bits"], o["calib"] = 0, raw.get("calib", "")
+    o = {k: int(target.v(f"design.{k}")) for k in INT_OPTIONS if k not in FROM_CALIBRATION}
+    o.update(dict.fromkeys(FROM_CALIBRATION, 0), calib=raw.get("calib", ""))
     for k in INT_OPTIONS:
         if k in raw:
             if not str(raw[k]).isdigit():
@@ -79,7 +95,7 @@ def parse_options(raw: dict, target: Target) -> dict:
 
 def _unsupported(graph: Graph, name: str) -> Exception:
     return UnsupportedNode(f"{type(graph.nodes[name]).__name__} has no FPGA mapping", where=name,
-                           hint="supported: Input, LIF, IF, Affine, Linear, Scale, Conv1d, Conv2d, SumPool2d, "
+                           hint="supported: Input, LIF, IF, CubaLIF, Affine, Linear, Scale, Conv1d, Conv2d, SumPool2d, "
                                 "AvgPool2d, Flatten, Output")
 
 
@@ -152,24 +168,35 @@ def lower(graph: Graph, folder: Folder, layers: list[str], o: dict) -> list[Laye
         if isinstance(graph.nodes[name], TwoPointCell):
             out.append(lower_two_point(graph, name, port_drives(graph, folder, name), w_max))
             continue
-        co = coefficients(graph, name)
-        n = graph.size(name)
-        k_x = np.asarray(co.k_x, np.float64).ravel()
+        cf = current_first(coefficients(graph, name))
+        n, k_x = graph.size(name), cf.t0
         mats, via, b = port_drives(graph, folder, name).get("input", ({}, {}, np.zeros(n)))
         s, sources, werr = quantized_sources({k: scale_rows(m, k_x) for k, m in mats.items()}, via, "input", n,
                                              w_max)
         unit = s * 2.0 ** F
-        a_m = np.asarray(co.a_m, np.float64).ravel()
-        c = np.zeros(n) if co.c is None else np.asarray(co.c, np.float64).ravel()
-        bias_f, theta_f = (c + k_x * b) * unit, np.asarray(co.theta, np.float64).ravel() * unit
-        A = np.rint(a_m * 2.0 ** D).astype(np.int64)
-        bias, theta = np.rint(bias_f).astype(np.int64), np.rint(theta_f).astype(np.int64)
-        error = {"weights": werr, "decay_max_abs_error": float(np.abs(A / 2.0 ** D - a_m).max(initial=0)),
-                 "theta_max_abs_error": float(np.abs(theta - theta_f).max(initial=0) / unit),
-                 "bias_max_abs_error": float(np.abs(bias - bias_f).max(initial=0) / unit),
-                 "v_lsb": 1.0 / unit, "weight_lsb": 1.0 / s}
-        out.append(Layer(name, n, sources, {"A": A, "bias": bias, "theta": theta}, s, error))
+        params, error = {}, {"weights": werr}
+        fixed(params, error, "A", "decay_max_abs_error", cf.a_m, 2.0 ** D)
+        fixed(params, error, "bias", "bias_max_abs_error", cf.c + k_x * b, unit)
+        fixed(params, error, "theta", "theta_max_abs_error", cf.theta, unit)
+        error.update(v_lsb=1.0 / unit, weight_lsb=1.0 / s)
+        if cf.a_s is not None:
+            g = cf.a_s + np.divide(cf.t1, k_x, out=np.zeros(n), where=k_x != 0)  # k_i*g_s/k_x (both 0 if k_x is)
+            fixed(params, error, "As", "current_decay_max_abs_error", cf.a_s, 2.0 ** D)
+            fixed(params, error, "G", "current_gain_max_abs_error", g, 2.0 ** D)
+            fixed(params, error, "bias_j", "current_bias_max_abs_error", g * k_x * b, unit)
+            for key, what in (("A", "membrane"), ("As", "synaptic")):
+                if np.any(params[key] >= 1 << D):  # the float form (realised.py) needs a decay below 1
+                    raise InvalidModel(f"the {what} decay rounds to 1 in {D} bits (no decay)", where=name,
+                                       hint="rule: decay_format; raise -O decay_bits or shorten the time constant")
+        out.append(Layer(name, n, sources, params, s, error, "cuba" if cf.a_s is not None else "lif"))
     return out
+
+
+def fixed(params: dict, error: dict, key: str, err_key: str, x: np.ndarray, scale: float) -> None:
+    """params[key] = round(x * scale) (int64); error[err_key] = its largest rounding error in x's units."""
+    q = np.rint(x * scale)
+    params[key] = q.astype(np.int64)
+    error[err_key] = float(np.abs(q - x * scale).max(initial=0) / scale)
 
 
 def bits(x: float) -> int:
@@ -194,18 +221,18 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
     from .twopoint import drives, table
 
     x = calibration(graph, inp, o, target, seed)
-    lif = [lay.name for lay in layers if lay.kind == "lif"]
-    ref = simulate(graph, x, record=lif)
-    need, acc, ranges, value_bits = 0, 1, {}, 1
-    max_bits = int(target.v("design.max_bits"))
+    spiking = [lay.name for lay in layers if lay.kind != "two_point"]
+    ref = simulate(graph, x, record=spiking)
+    need, need_j, acc, ranges, value_bits = 0, 0, 1, {}, 1
+    max_bits, F, D = int(target.v("design.max_bits")), 2.0 ** o["frac_bits"], 2.0 ** o["decay_bits"]
     for lay in layers:
         row_sum = sum(abs(s["w"]).sum(axis=1).A.ravel() for s in lay.sources) if lay.sources else np.zeros(1)
-        bias_top = max((float(np.abs(v).max(initial=0)) for k, v in lay.params.items() if k.startswith("bias_")),
-                       default=0.0)
+        bias_top = max((float(np.abs(lay.params[k]).max(initial=0)) for k in ("bias_b", "bias_a") if k in lay.params),
+                       default=0.0)  # the two-point biases enter the accumulators
         acc = max(acc, bits(float(np.max(row_sum, initial=0)) + bias_top))
         if lay.kind == "two_point":
             r, c = drives(lay, {inp: np.asarray(x).reshape(x.shape[0], x.shape[1], -1),
-                                **{n: ref.spikes[n].reshape(x.shape[0], x.shape[1], -1) for n in lif}})
+                                **{n: ref.spikes[n].reshape(x.shape[0], x.shape[1], -1) for n in spiking}})
             lay.transfer.update(table(lay, r, c, o, max_bits))
             value_bits = max(value_bits, lay.transfer["value_bits"])
             ranges[lay.name] = {"r_max_calibrated": float(np.abs(r).max(initial=0)) / lay.scale,
@@ -214,25 +241,46 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
                               "u_range": [lay.transfer["u_min"], lay.transfer["u_max"]],
                               "value_lsb": 1.0 / (lay.scale * 2.0 ** o["frac_bits"])})
             continue
-        unit = lay.scale * 2.0 ** o["frac_bits"]
+        unit = lay.scale * F
         v_max = float(np.abs(ref.v[lay.name]).max(initial=0))  # after the reset: at most ~theta when spiking
         theta, bias = lay.params["theta"], lay.params["bias"]
-        # the register holds v before the reset: decayed v + bias + acc << F (acc by its exact bound)
-        pre = v_max * unit + np.abs(bias) + row_sum * 2.0 ** o["frac_bits"]
+        # the register holds v before the reset: decayed v + bias + acc << F (acc by its exact bound) + j
+        pre = v_max * unit + np.abs(bias) + row_sum * F
+        ranges[lay.name] = {}
+        if lay.kind == "cuba":
+            # j has no reset: |j| <= its steady state under the largest drive (acc by its exact bound),
+            # (G/2**D * sum|w| << F + 1/2 + |bias_j|) / (1 - As/2**D), by induction over the step
+            p = lay.params
+            j_top = (p["G"] / D * row_sum * F + 0.5 + np.abs(p["bias_j"])) / (1 - p["As"] / D)
+            j_need = bits(float(np.max(j_top, initial=0)))
+            j_max = float(np.abs(coefficients(graph, lay.name).k_i * ref.extra["i"][lay.name]).max(initial=0))
+            ranges[lay.name] = {"j_max_calibrated": j_max, "j_bound": float(np.max(j_top, initial=0)) / unit,
+                                "j_bits_needed": j_need}
+            if o["j_bits"] and o["j_bits"] < j_need:
+                raise InvalidModel(f"format overflow: the current j needs {j_need} bits (|j| up to "
+                                   f"{ranges[lay.name]['j_bound']:.4g}) but j_bits={o['j_bits']}", where=lay.name,
+                                   hint="rule: j_format; raise -O j_bits or lower -O frac_bits")
+            need_j = max(need_j, j_need)
+            pre = pre + j_top
         top = max(float(np.max(pre, initial=0)), float(np.abs(theta).max(initial=0)))
         lay_need = bits(top) + o["headroom_bits"]
-        ranges[lay.name] = {"v_max_calibrated": v_max, "v_pre_reset_bound": top / unit, "v_bits_needed": lay_need}
+        ranges[lay.name].update(v_max_calibrated=v_max, v_pre_reset_bound=top / unit, v_bits_needed=lay_need)
         if o["v_bits"] and o["v_bits"] < lay_need:
             raise InvalidModel(f"format overflow: v needs {lay_need} bits (calibrated |v| up to {v_max:.4g}, "
                                f"threshold {theta.max() / unit:.4g}) but v_bits={o['v_bits']}",
                                where=lay.name, hint="rule: v_format; raise -O v_bits or lower -O frac_bits")
         need = max(need, lay_need)
-    v_bits = o["v_bits"] or max(need, 1)
+    v_bits, j_bits = o["v_bits"] or max(need, 1), o["j_bits"] or need_j
+    gain_bits = max((bits(float(np.abs(lay.params["G"]).max(initial=0))) for lay in layers if lay.kind == "cuba"), default=0)
     widest = v_bits + o["decay_bits"] + 1
+    if gain_bits:  # j*As + (acc << F)*G + rounding
+        widest = max(widest, max(j_bits + o["decay_bits"] + 1, acc + o["frac_bits"] + gain_bits) + 1)
     if widest > max_bits:
-        raise InvalidModel(f"format overflow: the decay product needs {widest} bits", where=lif[0] if lif else "",
+        raise InvalidModel(f"format overflow: the decay product needs {widest} bits",
+                           where=spiking[0] if spiking else "",
                            hint="rule: product_width; lower -O frac_bits or -O decay_bits")
-    return {"v_bits": v_bits, "acc_bits": acc, "value_bits": value_bits, "ranges": ranges, "calibration": x}
+    return {"v_bits": v_bits, "j_bits": j_bits, "gain_bits": gain_bits, "acc_bits": acc, "value_bits": value_bits,
+            "ranges": ranges, "calibration": x}
 
 
 def padded(a: np.ndarray, total: int, fill: int = 0) -> np.ndarray:
@@ -274,6 +322,7 @@ def build_spec(inp: str, in_shape, layers: list[Layer], outputs: dict, reset: st
                                     if s["src"] == spec["name"]})
     widest_id = max(n_in, offset)
     spec = {"lanes": P, "weight_bits": o["weight_bits"], "acc_bits": f["acc_bits"], "v_bits": f["v_bits"],
+            "j_bits": f["j_bits"], "gain_bits": f["gain_bits"],
             "frac_bits": o["frac_bits"], "decay_bits": o["decay_bits"], "value_bits": f["value_bits"],
             "lut_bits": o["lut_bits"], "index_bits": max(1, math.ceil(math.log2(widest_id + 1))),
             "reset": "subtract" if reset == "subtract" else "zero",

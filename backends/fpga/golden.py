@@ -4,7 +4,8 @@ It reads only the artifact (layout.py: design.json and the .mem files) and compu
 step, what the core computes (fixed.py's equations, in int64, whole batch at once):
 
     acc  += weight rows of this step's events           (wrapped to acc_bits; per port)
-    v'    = wrap_vb( (v*A + 2**(D-1)) >> D + bias + acc << F );  s = v' > theta
+    v'    = wrap_vb( (v*A + 2**(D-1)) >> D + bias + acc << F + j );  s = v' > theta
+    j'    = wrap_jb( (j*As + (acc << F)*G + 2**(D-1)) >> D + bias_j )   (CubaLIF; j = 0 otherwise)
     v'    = 0 (reset zero) or wrap_vb(v' - theta) (subtract) where s;  acc = 0
 
 A two-point layer computes A from its basal and apical accumulators instead (twopoint.py) and
@@ -68,8 +69,10 @@ class Golden:
         sp = self.spec
         T, B = x.shape[:2]
         F, D, vb = sp["frac_bits"], sp["decay_bits"], sp["v_bits"]
+        half = 1 << (D - 1)
         lays, inp = sp["layers"], sp["input"]
         v = [np.zeros((B, lay["words"] * sp["lanes"]), np.int64) for lay in lays]
+        j = [np.zeros_like(a) for a in v]  # the CubaLIF current (zero in other layers)
         spikes = [np.zeros((T, B, lay["size"]), bool) for lay in lays]
         vrec = [np.zeros((T, B, lay["size"]), np.int64) for lay in lays]
         cycles = np.zeros((T, B), np.int64)
@@ -88,7 +91,10 @@ class Golden:
                                   a["lut"], sp["lut_bits"])
                     s = vn != 0
                 else:
-                    vn = wrap(((v[i] * a["A"] + (1 << (D - 1))) >> D) + a["bias"] + (acc[i]["input"] << F), vb)
+                    drive = acc[i]["input"] << F
+                    vn = wrap(((v[i] * a["A"] + half) >> D) + a["bias"] + drive + j[i], vb)
+                    if lay["kind"] == "cuba":
+                        j[i] = wrap(((j[i] * a["As"] + drive * a["G"] + half) >> D) + a["bias_j"], sp["j_bits"])
                     s = vn > a["theta"]
                     vn = np.where(s, 0 if sp["reset"] == "zero" else wrap(vn - a["theta"], vb), vn)
                     v[i] = vn
@@ -123,7 +129,7 @@ class Golden:
 
 
 def counters(g: Golden, x: np.ndarray, out: dict) -> dict:
-    """spikes (LIF/IF), synaptic_events (events x non-zero synapses they reach), neuron_updates,
+    """spikes (LIF/IF/CubaLIF), synaptic_events (events x non-zero synapses they reach), neuron_updates,
     cycles, ticks."""
     sp = g.spec
     T, B = x.shape[:2]
@@ -133,7 +139,7 @@ def counters(g: Golden, x: np.ndarray, out: dict) -> dict:
     for src, (s, cons) in sources.items():
         fan = sum((g.fan_out(m, src) for m in cons), np.zeros(s.shape[-1], np.int64))
         syn += int((s.reshape(-1, s.shape[-1]) != 0).sum(0) @ fan)
-    return {"spikes": int(sum(s.sum() for s, lay in zip(out["spikes"], sp["layers"]) if lay["kind"] == "lif")),
+    return {"spikes": int(sum(s.sum() for s, lay in zip(out["spikes"], sp["layers"]) if lay["kind"] != "two_point")),
             "synaptic_events": syn, "neuron_updates": int(T * B * sum(lay["size"] for lay in sp["layers"])),
             "cycles": int(out["cycles"].sum()), "ticks": T}
 

@@ -1,14 +1,17 @@
 """The FPGA artifact's file layout, shared by the writer, the golden model and the Verilog engine.
 
     design.json        the fixed-point spec: widths (``lanes`` P, ``weight_bits``, ``acc_bits``,
-                       ``v_bits``, ``frac_bits`` F, ``decay_bits`` D, ``index_bits``), ``reset``, the
-                       graph input, the layers (name, size N, words W = ceil(N/P), global ``offset``
-                       of its neuron ids, ``sources`` [{src, row0, rows, via}], ``consumers``), the
-                       outputs, the formats report
+                       ``v_bits``, ``j_bits`` and ``gain_bits`` (CubaLIF current and its gain G; 0
+                       without CubaLIF layers), ``frac_bits`` F, ``decay_bits`` D, ``index_bits``),
+                       ``reset``, the graph input, the layers (name, ``kind`` lif / cuba /
+                       two_point, size N, words W = ceil(N/P), global ``offset`` of its neuron ids,
+                       ``sources`` [{src, row0, rows, via}], ``consumers``), the outputs, the
+                       formats report
     l<i>_w.mem         layer i's weight memory, one hex word per line ($readmemh): row r (a source
                        neuron) x word k, lane p at bits [p*wb, (p+1)*wb), two's complement
     l<i>_p.mem         layer i's parameter memory, W words: per lane the fields of `param_fields`
-                       (LIF/IF: A D+1 bits unsigned, bias and theta v_bits signed; two-point:
+                       (LIF/IF: A D+1 bits unsigned, bias and theta v_bits signed; CubaLIF adds
+                       As D+1 bits unsigned, G gain_bits and bias_j j_bits signed; two-point:
                        bias_b and bias_a, acc_bits signed), low bits first
     l<i>_lut.mem       two-point layer i's exp table, 2**lut_bits unsigned entries (twopoint.py)
     rtl/top.v          the exported Verilog (memories initialised with the same words)
@@ -53,7 +56,11 @@ def param_fields(spec: dict, layer: dict) -> list[tuple[str, int, bool]]:
     """(name, width, signed) of one lane of a layer's parameter word, low bits first."""
     if layer["kind"] == "two_point":
         return [("bias_b", spec["acc_bits"], True), ("bias_a", spec["acc_bits"], True)]
-    return [("A", spec["decay_bits"] + 1, False), ("bias", spec["v_bits"], True), ("theta", spec["v_bits"], True)]
+    lif = [("A", spec["decay_bits"] + 1, False), ("bias", spec["v_bits"], True), ("theta", spec["v_bits"], True)]
+    if layer["kind"] == "cuba":
+        return lif + [("As", spec["decay_bits"] + 1, False), ("G", spec["gain_bits"], True),
+                      ("bias_j", spec["j_bits"], True)]
+    return lif
 
 
 def lut_width(layer: dict) -> int:
@@ -105,7 +112,8 @@ def read_spec(path: Path) -> dict:
 
 
 def read(path: Path) -> tuple[dict, list[dict]]:
-    """(spec, per layer {"w": (rows, W*P) int64 weights, "A", "bias", "theta": (W*P,) int64})."""
+    """(spec, per layer {"w": (rows, W*P) int64 weights, and per parameter field (`param_fields`) a
+    (W*P,) int64 array})."""
     spec = read_spec(path)
     P, arrays = spec["lanes"], []
     for i, layer in enumerate(spec["layers"]):

@@ -8,7 +8,16 @@ without its rounding: with a = A / 2**D,
     source -> Affine(w * 2**F) -> layer, one per (source, layer), named after the folded graph node
     (``via``) or ``"<src>-><layer>"``
 
-so v' = a v + bias + 2**F sum(w s). What the float model leaves out, and the golden model and the
+so v' = a v + bias + 2**F sum(w s). A CubaLIF layer (v' = a v + bias + u + j, j' = a_s j + g u + bias_j,
+u = 2**F sum(w s), a_s = As/2**D, g = G/2**D) is the Euler CubaLIF whose current i' = a_s i + x is
+the membrane's whole drive j + u:
+
+    CubaLIF(tau_mem = 1/(1-a), tau_syn = 1/(1-a_s), r = tau_mem, w_in = tau_syn, v_leak = bias*tau_mem)
+    x[t] = u[t] + ((g - a_s) u[t-1] + bias_j  for t >= 1)
+
+(by induction i[t+1] = j[t] + u[t]); the second term is a second path per source, Affine(w * 2**F *
+(g - a_s), bias_j on the first) -> Delay(1), present when g != a_s (the exact integrator) or bias_j
+!= 0. What the float model leaves out, and the golden model and the
 RTL do: the rounding of v*a to the v LSB (at most half an LSB per step, 2**-F of a weight step) and
 the wrap of v and acc at their widths, which the formats are chosen never to reach on calibration
 inputs. Spikes agree unless the rounding moves v across a threshold.
@@ -44,8 +53,12 @@ def quantized_graph(artifact: Artifact) -> Graph:
             continue
         A, bias, theta = (a[k][:n].astype(np.float64) for k in ("A", "bias", "theta"))
         full = lambda x: np.full(n, float(x))  # noqa: E731
-        integrate = bool(np.all(A == one))
-        if integrate:
+        integrate = lay["kind"] == "lif" and bool(np.all(A == one))
+        if lay["kind"] == "cuba":
+            tau_mem, tau_syn = one / (one - A), one / (one - a["As"][:n])
+            nodes[name] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem, v_leak=bias * tau_mem,
+                                      v_threshold=theta, v_reset=full(0), w_in=tau_syn)
+        elif integrate:
             nodes[name] = nir.IF(r=full(1), v_threshold=theta, v_reset=full(0))
         elif np.any(A == one):
             raise UnsupportedNode("a layer mixes leaky and non-leaky neurons", where=name)
@@ -58,15 +71,31 @@ def quantized_graph(artifact: Artifact) -> Graph:
             w = a["w"][s["row0"]:s["row0"] + s["rows"], :n].T.astype(np.float64) * 2.0 ** spec["frac_bits"]
             b = bias if integrate and k == 0 else np.zeros(n)
             nodes[aff] = nir.Affine(weight=w, bias=b)
-            src_shape = (s["rows"],)
             edges += [(s["src"], aff), (aff, name)]
-            in_shape[aff], shapes[aff] = src_shape, (n,)
+            in_shape[aff], shapes[aff] = (s["rows"],), (n,)
+            if lay["kind"] == "cuba":
+                edges += _later_tap(s["src"], aff, name, w, (a["G"][:n] - a["As"][:n]) / one,
+                                    a["bias_j"][:n] * (k == 0), nodes, shapes, in_shape)
     for out, lay in spec["outputs"].items():
         n = next(x["size"] for x in spec["layers"] if x["name"] == lay)
         nodes[out] = nir.Output(output_type={"output": np.array([n])})
         edges.append((lay, out))
         shapes[out] = in_shape[out] = (n,)
     return Graph(nodes, edges, in_shape, shapes, semantics=sem)
+
+
+def _later_tap(src: str, aff: str, name: str, w: np.ndarray, gain: np.ndarray, bias: np.ndarray, nodes: dict,
+               shapes: dict, in_shape: dict) -> list:
+    """A CubaLIF's input of the previous step (module docstring): Affine(gain * w, bias) -> Delay(1),
+    none when both are zero."""
+    if not (np.any(gain) or np.any(bias)):
+        return []
+    n, rows = w.shape
+    nodes[aff + ".tap1"] = nir.Affine(weight=gain[:, None] * w, bias=bias.astype(np.float64))
+    nodes[aff + ".delay"] = nir.Delay(delay=np.ones(n))
+    in_shape[aff + ".tap1"], shapes[aff + ".tap1"] = (rows,), (n,)
+    in_shape[aff + ".delay"] = shapes[aff + ".delay"] = (n,)
+    return [(src, aff + ".tap1"), (aff + ".tap1", aff + ".delay"), (aff + ".delay", name)]
 
 
 def _two_point(lay: dict, a: dict, nodes: dict, shapes: dict, in_shape: dict) -> list:

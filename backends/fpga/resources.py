@@ -2,14 +2,15 @@
 
 What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/bench_fpga.py compares):
 
-- memories (weights rows*W x P*wb; v W x P*vb; acc W x P*ab, two for a two-point layer): LUT-RAM
+- memories (weights rows*W x P*wb; v W x P*vb; acc W x P*ab, two for a two-point layer; a CubaLIF
+  layer's current j W x P*jb): LUT-RAM
   up to ``estimate.lutram_max_depth`` words or ``lutram_max_bits`` bits (LUTs = bits / bits per LUT of the shallow or deep
   primitives), else the fewest RAMB36 over the part's aspect ratios (UG573, RAMB18 halves); the
   parameter memory is a constant ROM: its bit columns equal in every word are constants, the
   others become logic (one LUT per bit per 64 words) or, when deep, block RAM;
 - DSP48E2: each signed x by y product takes ceil(x/(a-1)) * ceil(y/(b-1)) slices (a x b = 27 x 18,
-  the cheaper way round); one v*A per LIF lane, r*c, its index product and r*(K1+LUT) per
-  two-point lane; a weight address (row * W, W not a power of two) at least
+  the cheaper way round); one v*A per LIF lane (and j*As, (acc << F)*G per CubaLIF lane), r*c, its
+  index product and r*(K1+LUT) per two-point lane; a weight address (row * W, W not a power of two) at least
   ``estimate.dsp_min_product_bits`` wide takes one;
 - FF: the synchronous read registers of every LUT-RAM read port (block RAM has its own), a depth-1
   memory's contents, the spike bitmap of a layer that feeds another, the controller counters;
@@ -84,11 +85,13 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
     per_layer, total = {}, {"bram36": 0.0, "dsp": 0, "lut": 0, "ff": 0}
     for lay, a in zip(spec["layers"], arrays):
         W, tp = lay["words"], lay["kind"] == "two_point"
+        jb = spec["j_bits"] if lay["kind"] == "cuba" else 0  # a CubaLIF layer's current j: one more state memory
         fields = param_fields(spec, lay)
         n_acc = 2 if tp else 1
-        pw = 2 * ab if tp else D + 1 + 2 * vb
+        pw = sum(w for _, w, _ in fields)
         weights = memory(target, P * wb, lay["rows"] * W)
-        state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)])
+        state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)]) + \
+            ([memory(target, P * jb, W)] if jb else [])
         words = pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields])
         varying = varying_bits(words, P * pw)  # constant columns of the ROM are no memory at all
         params = memory(target, varying, W) if varying else {"bram36": 0, "lut": 0, "lutram": True}
@@ -100,9 +103,11 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
             datapath = P * (2 * ab + width + spec["value_bits"]) * lut_lane["two_point"]
         else:
             dsps, datapath = P * dsp(vb, D + 1), P * (ab + vb) * lut_lane["lif"]
+            if jb:  # j*As and (acc << F)*G
+                dsps += P * (dsp(jb, D + 1) + dsp(ab + spec["frac_bits"], spec["gain_bits"]))
         addr = lay["rows"].bit_length() + W.bit_length()  # weight address (row0 + idx) * W: a DSP if wide
         dsps += int(W & (W - 1) != 0 and addr >= int(target.v("estimate.dsp_min_product_bits")))
-        regs = P * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb)) * (2 if W == 1 else 1)
+        regs = P * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
         regs -= P * wb * weights["lutram"] * (W == 1)
         bitmap = W * P if lay["consumers"] else 0
         r = {"bram36": weights["bram36"] + params["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
