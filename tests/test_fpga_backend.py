@@ -1,7 +1,9 @@
 """FPGA backend: the golden model (NumPy), the Amaranth simulation of the generated design and the
 exported Verilog in Icarus agree bit for bit and cycle for cycle (every output beat at the same
-cycle), on random inputs, for the NIR paper's lif_norse.nir and a two-layer LIF chain; the golden
-model agrees with the float reference; bad inputs are refused naming the node and the rule."""
+cycle), on random inputs, for the NIR paper's lif_norse.nir, a two-layer LIF chain, a two-layer
+CubaLIF chain (exact integrator) and an exported snnTorch Synaptic net; the golden model agrees with
+the float reference (and with the float model on its quantized graph, spike for spike); bad inputs
+are refused naming the node and the rule."""
 from __future__ import annotations
 
 import shutil
