@@ -419,3 +419,20 @@ def test_cuba_decay_rounding_to_one_is_refused_naming_node_and_rule(tmp_path):
     with pytest.raises(InvalidModel, match="^n1: the synaptic decay rounds to 1.*decay_format"):
         bk.compile(g, TARGET, tmp_path / "a")
     assert not (tmp_path / "a").exists()
+
+
+def test_cuba_report_shows_the_current_errors(cuba_arts):
+    """`compile --report`: a CubaLIF layer's row states its current's decay, gain and bias rounding
+    errors (the manifest's values)."""
+    from rich.console import Console
+
+    from neurodeploy.backends.fpga import report
+
+    art = Artifact(cuba_arts["exact"].path)
+    console = Console(width=300, record=True)
+    console.print(report.render(art))
+    text = console.export_text()
+    for name, f in art.manifest["fpga"]["formats"].items():
+        row = next(line for line in text.splitlines() if line.count("│") > 1 and line.split("│")[1].strip() == name)
+        want = " / ".join(f"{f[f'current_{k}_max_abs_error']:.2g}" for k in ("decay", "gain", "bias"))
+        assert want in row, (want, row)

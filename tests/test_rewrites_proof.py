@@ -48,14 +48,14 @@ TARGETS = {"loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-
 # support: same-step and late reset to zero wherever a target resets to zero in the spiking step;
 # late subtract for LIF/IF where the target subtracts and takes a recurrent self-connection; held
 # reset (next_step_hold, also RSynaptic with reset_delay=False) and the double-reset rule nowhere.
-# Loihi has no subtract; the FPGA core has no CubaLIF and no recurrence.
+# Loihi has no subtract; the FPGA core has no recurrence.
 ZERO = {("Leaky", "zero", True), ("Leaky", "zero", False), ("RLeaky", "zero", False), ("Synaptic", "zero", False)}
 SUBTRACT = {("Leaky", "subtract", True), ("RLeaky", "subtract", True)}
 # SpiNNaker 2's software kernel also subtracts theta/beta in the spiking step for a CubaLIF's late
 # subtract (RSynaptic with reset_delay=False included: snnTorch resets it late too).
 CUBA_SUBTRACT = {("Synaptic", "subtract", True), ("RSynaptic", "subtract", True), ("RSynaptic", "subtract", False)}
 COMPILES = {"loihi": ZERO, "spinnaker2": ZERO | SUBTRACT | CUBA_SUBTRACT, "crossbar": ZERO | SUBTRACT,
-            "fpga": {("Leaky", "zero", True), ("Leaky", "zero", False)}}
+            "fpga": {("Leaky", "zero", True), ("Leaky", "zero", False), ("Synaptic", "zero", False)}}
 
 
 def merged(exports: list) -> ir.Graph:
@@ -132,7 +132,7 @@ def test_every_convention_compiles_exactly_or_is_refused_with_the_closest_option
                                  options={"steps": str(T + LAG), "record": "all"})
             except UnsupportedSemantics as e:
                 assert c not in COMPILES[backend], f"{c} on {target}: {e}"
-                if "neurons have no" in str(e):  # a neuron type the target lacks (FPGA: CubaLIF)
+                if "neurons have no" in str(e):  # a neuron type the target lacks
                     outcome = "refused (neuron type)"
                     break
                 assert "no exact rewrite" in str(e), str(e)

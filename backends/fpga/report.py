@@ -14,12 +14,15 @@ MEGA, MICRO = 1e6, 1e-6  # format: display units MHz, us
 def render(artifact: Artifact) -> Group:
     m = artifact.manifest["fpga"]
     fmt = Table(title=f"{artifact.target} ({m['part']}): fixed-point formats and their error")
-    for col in ("layer", "weights: rel. RMS error", "v LSB", "decay err", "threshold err", "exp table rel. err"):
+    for col in ("layer", "weights: rel. RMS error", "v LSB", "decay err", "threshold err",
+                "current j: decay / gain / bias err", "exp table rel. err"):
         fmt.add_column(col)
     for name, f in m["formats"].items():
         w = ", ".join(f"{src}: {e['rel_rms_error']:.2%}" for src, e in f["weights"].items())
+        j = " / ".join(f"{f[f'current_{k}_max_abs_error']:.2g}" for k in ("decay", "gain", "bias")) \
+            if "current_decay_max_abs_error" in f else "-"  # CubaLIF layers only
         fmt.add_row(name, w, f"{f.get('v_lsb', f.get('value_lsb', 0)):.3g}", f"{f.get('decay_max_abs_error', 0):.2g}",
-                    f"{f.get('theta_max_abs_error', 0):.2g}", f"{f.get('transfer_max_rel_error', 0):.2%}")
+                    f"{f.get('theta_max_abs_error', 0):.2g}", j, f"{f.get('transfer_max_rel_error', 0):.2%}")
     res = Table(title="resources (structural estimate)")
     for col in ("unit", "BRAM36", "DSP48E2", "LUT", "FF"):
         res.add_column(col, justify="right")
