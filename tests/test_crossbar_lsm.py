@@ -80,3 +80,30 @@ def test_ridge_readout_equals_scikit_learn():
     ours = readout.train(S, y)
     theirs = lm.Ridge(alpha=readout.RIDGE, fit_intercept=False).fit(S, np.eye(10)[y]).coef_.T
     assert np.allclose(ours, theirs, atol=1e-10)
+
+
+def test_nalsm_branching_estimator_by_hand():
+    # 0 -> 1, 0 -> 2, 1 -> 2 (rec is (post, pre)); window 1 step, buffer 1 step, 6 steps: spikes at
+    # steps 1..4 count, ratios at steps 2 and 3 (compute_branching_factor.py 125-154)
+    rec = np.zeros((3, 3))
+    rec[1, 0] = rec[2, 0] = rec[2, 1] = 1.0
+    s = np.zeros((6, 2, 3))
+    # sample 0: neuron 0 at 2: no pre -> 0 clipped to 1, post 1 and 2 at 3 -> 2 / 1 = 2
+    #           neuron 1 at 2: pre 0 at 1 -> 1, post 2 at 3 -> 1 / 1 = 1; at 3: pre 0 at 2, post 2 at 4: 0 / 1
+    #           neuron 2 at 3: pre 0 and 1 at 2 -> 2, no post -> 0
+    #           b = (2, (1 + 0) / 2, 0) -> 5/6; the spikes at steps 0 and 5 are in the buffer
+    for t, i in ((0, 1), (1, 0), (2, 0), (2, 1), (3, 1), (3, 2), (5, 2)):
+        s[t, 0, i] = 1
+    # sample 1: neuron 0 at 2: post 1 at 3 -> 1; neuron 1 at 3: pre 0 at 2, no post at 4 -> 0; 2 silent
+    s[2, 1, 0] = s[3, 1, 1] = 1
+    assert liquid.branching_nalsm(s, rec, 6, window=1, buffer=1) == pytest.approx((5 / 6 + 1 / 2) / 2, rel=1e-12)
+
+
+def test_nalsm_branching_estimator_is_one_on_a_ring_with_one_spike_circulating():
+    # ring 0 -> 1 -> 2 -> 3 -> 0, one spike going round: each spike has one presynaptic spike
+    # before it and one postsynaptic spike after it, for both window lengths
+    rec = np.roll(np.eye(4), 1, axis=0)              # rec[i, i - 1] = 1
+    s = np.zeros((20, 1, 4))
+    s[np.arange(20), 0, np.arange(20) % 4] = 1
+    for window in (1, 2):
+        assert liquid.branching_nalsm(s, rec, 20, window=window, buffer=2) == 1.0

@@ -116,6 +116,45 @@ def branching(spikes: np.ndarray, start: int) -> float:
     return float(a[1:].sum() / den) if den > 0 else 0.0
 
 
+NALSM_BF_WINDOW = max(1, round(4e-3 / DT))    # steps: their dt_IN = 4 steps of 1 ms
+NALSM_BF_BUFFER = round(25e-3 / DT)           # steps: their buffer_IN = 25 ms
+
+
+def branching_nalsm(spikes: np.ndarray, synapses: np.ndarray, steps: int, window: int = NALSM_BF_WINDOW,
+                    buffer: int = NALSM_BF_BUFFER) -> float:
+    """NALSM's branching factor (combra-lab/NALSM d2d303e, compute_branching_factor.py, written anew),
+    measured while the input is present: spikes (T, B, n); synapses (post, pre), nonzero where the
+    liquid has a synapse (their W_mask: the structure, so pass the untuned weights, a synapse pruned
+    to 0 still counts); `steps` the input's length.
+
+    - Only liquid spikes in [buffer, steps - buffer) count (split_spike_data_by_batch, 175-201;
+      start and end 50-51); a neuron's presynaptic and postsynaptic sets are liquid neurons only
+      (network_pre_post_tuple_lists, 79-96; their W_mask is (post, pre) like `rec`: NALSM_LIF_v1.py
+      568 puts the input weights in W[liquid, input]).
+    - For each spike of neuron i at t, buffer + window <= t < steps - buffer - window (125-129):
+      pre = spikes of i's presynaptic neurons in [t - window, t), post = spikes of i's postsynaptic
+      neurons in [t + 1, t + 1 + window) (130-148), ratio = post / max(pre, 1) (151-153; their upper
+      clip, n * window + 100, can never bind); b_i = mean ratio over i's spikes (154).
+    - Mean of b_i over the neurons that spiked in that range, then over samples
+      (get_branching_factor.py 24-34, nanmean: a silent neuron has no b_i).
+
+    At 5 ms steps their 4 ms windows become one step (NALSM_BF_WINDOW; t + 1 is then the step a
+    spike reaches its targets here) and the 25 ms buffer 5 steps. They average 20 samples of a batch;
+    run.py passes the whole test set."""
+    conn = (synapses != 0).astype(float)
+    s = spikes[buffer:steps - buffer].reshape(steps - 2 * buffer, -1, conn.shape[0]).astype(float)
+    cum = np.concatenate([np.zeros_like(s[:1]), np.cumsum(s, 0)])       # cum[t] = spikes in [0, t)
+    t = np.arange(window, s.shape[0] - window)
+    pre = (cum[t] - cum[t - window]) @ conn.T          # (t, B, post i): sum over pre j of j's spikes
+    post = (cum[t + 1 + window] - cum[t + 1]) @ conn   # (t, B, pre i): sum over post j of j's spikes
+    fired = s[t]
+    count = fired.sum(0)                                # (B, n) spikes per neuron in range
+    per_neuron = (fired * post / np.maximum(pre, 1)).sum(0) / np.maximum(count, 1)
+    active = (count > 0).sum(1)
+    per_sample = np.where(count > 0, per_neuron, 0.0).sum(1)[active > 0] / active[active > 0]
+    return float(per_sample.mean()) if per_sample.size else float("nan")
+
+
 def weight_bound(net: dict) -> float:
     """NALSM's weight bound W for this liquid (see the module docstring)."""
     exc = net["excitatory"]

@@ -1,11 +1,12 @@
 """Liquid state machines on digits-as-events, deployed on a crossbar, Loihi 2 and SpiNNaker 2.
 
-    .venv/bin/python examples/lsm/run.py [--draws 100] [--out examples/lsm/results.md] [--nalsm-only]
+    .venv/bin/python examples/lsm/run.py [--draws 100] [--out examples/lsm/results.md] [--nalsm-only | --branching-only]
 
 1. Data: scikit-learn's digits through simulated saccades (saccades.py), 2/3 train, 1/3 test.
 2. Float liquids: Maass's column and the NALSM-tuned one (liquid.py: NALSM's astrocyte-modulated
    STDP, one pass over the training set, then frozen); branching factor of Maass's liquid, of
-   NALSM's starting point (all weights at the bound) and of the tuned one, and the liquid's spikes
+   NALSM's starting point (all weights at the bound) and of the tuned one, by two estimators (the
+   silent tail's sum A(t+1) / sum A(t), and NALSM's own per-neuron one during input), and the liquid's spikes
    per step during input against the input's (what NALSM's astrocyte balances); a ridge readout on
    each (readout.py); test accuracy.
 3. Crossbar (crossbar-rram): the Maass liquid with its weights drawn from the devices
@@ -21,6 +22,9 @@
 --nalsm-only reruns 2 and the NALSM crossbar row; the Maass rows on hardware and the crossbar-gap
 line are carried over from the existing --out file, which says so and names the commit that last
 wrote it.
+
+--branching-only reruns the float liquids on the test set and rewrites only the branching section of
+the --out file, which then says which run each part of the file comes from.
 """
 from __future__ import annotations
 
@@ -77,12 +81,54 @@ def carried(path: Path) -> tuple[str, list[str]]:
     return source[0], keep
 
 
+def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
+    """The branching factor table: spikes maps Maass, start, tuned to their test-set spikes."""
+    labels = {"Maass": "Maass column",  # not "| Maass |": carried() takes those rows for hardware rows
+              "start": f"NALSM start (every liquid synapse at the bound {liquid.weight_bound(net):.3f})",
+              "tuned": "NALSM tuned (astrocyte-modulated STDP, one pass over the training set)"}
+    rows = [f"| {labels[k]} | {liquid.branching(s, T):.3f} | {liquid.branching_nalsm(s, net['rec'], T):.3f} |"
+            for k, s in spikes.items()]
+    return ["## Branching factor (test set; critical = 1)", "",
+            "| liquid | silent tail: sum A(t+1) / sum A(t) | NALSM's estimator, during input |", "|---|---|---|",
+            *rows, "",
+            f"Silent tail: `liquid.branching` over the {TAIL} silent steps after the input, pooled over samples. "
+            "NALSM's estimator: `liquid.branching_nalsm` (combra-lab/NALSM compute_branching_factor.py): for each "
+            "spike of a neuron, the spikes of its postsynaptic liquid neurons in the next "
+            f"{liquid.NALSM_BF_WINDOW} step(s) over those of its presynaptic ones in the {liquid.NALSM_BF_WINDOW} "
+            "before (at least 1), averaged over its spikes, then over the neurons that spiked, then over samples; "
+            f"input steps {liquid.NALSM_BF_BUFFER}..{T - liquid.NALSM_BF_BUFFER - 1} only. Synapses: the untuned "
+            "structure (a synapse pruned to 0 still counts, as in their W_mask)."]
+
+
+def replace_branching(path: Path, section: list[str], wall: float) -> None:
+    """Rewrite only the branching part of an earlier results file (from its first line starting
+    with 'Branching factor' or '## Branching factor' up to 'Spikes per step'), saying where each
+    part of the file comes from."""
+    text = path.read_text().splitlines()
+    first = next(i for i, ln in enumerate(text) if ln.startswith(("Branching factor", "## Branching factor")))
+    last = next(i for i, ln in enumerate(text) if ln.startswith("Spikes per step"))
+    rest = [ln for ln in text[first:last] if ln.startswith("The rest of this file")]
+    if not rest:
+        commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", path.name], cwd=path.parent,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        rest = [f"The rest of this file (accuracies, energies, spikes per step) comes from the run recorded in "
+                f"commit {commit}."]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path.parent, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    note = (f"This section: `run.py --branching-only` on commit {head} ({wall:.0f} s). Its liquids are rebuilt with "
+            "the seeds of the full run: the silent-tail column checks them against that run's branching line.")
+    path.write_text("\n".join(text[:first] + section + ["", note, *rest, ""] + text[last:]) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.md"))
-    ap.add_argument("--nalsm-only", action="store_true",
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--nalsm-only", action="store_true",
                     help="rerun the float rows and the NALSM rows only, carry the others over from --out")
+    mode.add_argument("--branching-only", action="store_true",
+                    help="rerun the float liquids on the test set, rewrite only the branching section of --out")
     args = ap.parse_args()
     t0 = time.perf_counter()
     (xtr, ytr), (xte, yte) = saccades.load()
@@ -95,19 +141,23 @@ def main() -> None:
 
     net = liquid.maass(n_in)
     g = liquid.graph(net, n_in)
+    if args.branching_only:
+        tuned = liquid.nalsm_tune(net, xtr)
+        spikes = {k: simulate(liquid.graph(v, n_in), xte, record=["liquid"]).spikes["liquid"]
+                  for k, v in (("Maass", net), ("start", liquid.at_bound(net)), ("tuned", tuned))}
+        replace_branching(Path(args.out), branching_section(net, spikes, T), time.perf_counter() - t0)
+        print(Path(args.out).read_text())
+        return
     ref_tr = simulate(g, xtr, record=["liquid"]).spikes["liquid"]
     ref_te = simulate(g, xte, record=["liquid"]).spikes["liquid"]
     _, acc_float = fit(ref_tr, ytr, ref_te, yte, T)
-    sigma0 = liquid.branching(ref_te, T)
 
     start_te = simulate(liquid.graph(liquid.at_bound(net), n_in), xte, record=["liquid"]).spikes["liquid"]
-    sigma_start = liquid.branching(start_te, T)
     tuned = liquid.nalsm_tune(net, xtr)
     gn = liquid.graph(tuned, n_in)
     nal_tr = simulate(gn, xtr, record=["liquid"]).spikes["liquid"]
     nal_te = simulate(gn, xte, record=["liquid"]).spikes["liquid"]
     _, acc_nalsm = fit(nal_tr, ytr, nal_te, yte, T)
-    sigma1 = liquid.branching(nal_te, T)
     per_step = {k: float(v[:T].sum(-1).mean()) for k, v in
                 (("input", xte), ("Maass", ref_te), ("start", start_te), ("tuned", nal_te))}
     row = lambda *r: "| " + " | ".join(r) + " |"  # noqa: E731
@@ -166,9 +216,7 @@ def main() -> None:
     lines = ["# Liquid state machines on digits-as-events", "",
              f"Data: scikit-learn digits ({len(ytr)} train / {len(yte)} test) through simulated saccades, "
              f"{T} steps of {liquid.DT * 1e3:g} ms (+{TAIL} silent), {n_in} event channels; liquid 135 LIF (15x3x3).", "",
-             f"Branching factor of the liquid on the test set (silent tail): Maass {sigma0:.3f}; NALSM's starting "
-             f"point (every liquid synapse at the bound {liquid.weight_bound(net):.3f}) {sigma_start:.3f}; after "
-             f"NALSM's astrocyte-modulated STDP (one pass over the training set) {sigma1:.3f} (critical = 1).", "",
+             *branching_section(net, {"Maass": ref_te, "start": start_te, "tuned": nal_te}, T), "",
              f"Spikes per step during input: input {per_step['input']:.1f}; liquid: Maass {per_step['Maass']:.1f}, "
              f"NALSM start {per_step['start']:.1f}, NALSM tuned {per_step['tuned']:.1f} (NALSM's astrocyte "
              "depresses while the liquid fires more than its input).", "",
