@@ -86,17 +86,20 @@ def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
     labels = {"Maass": "Maass column",  # not "| Maass |": carried() takes those rows for hardware rows
               "start": f"NALSM start (every liquid synapse at the bound {liquid.weight_bound(net):.3f})",
               "tuned": "NALSM tuned (astrocyte-modulated STDP, one pass over the training set)"}
-    rows = [f"| {labels[k]} | {liquid.branching(s, T):.3f} | {liquid.branching_nalsm(s, net['rec'], T):.3f} |"
-            for k, s in spikes.items()]
+    w = liquid.NALSM_BF_WINDOW
+    rows = [f"| {labels[k]} | {liquid.branching(s, T):.3f} | {liquid.branching_nalsm(s, net['rec'], T):.3f} | "
+            f"{liquid.branching_nalsm(s, net['rec'], T, window=2 * w):.3f} |" for k, s in spikes.items()]
+    ms = liquid.DT * 1e3
     return ["## Branching factor (test set; critical = 1)", "",
-            "| liquid | silent tail: sum A(t+1) / sum A(t) | NALSM's estimator, during input |", "|---|---|---|",
+            f"| liquid | silent tail: sum A(t+1) / sum A(t) | NALSM's estimator during input, {w * ms:g} ms windows "
+            f"(nearest their 4 ms) | same, {2 * w * ms:g} ms windows |", "|---|---|---|---|",
             *rows, "",
             f"Silent tail: `liquid.branching` over the {TAIL} silent steps after the input, pooled over samples. "
             "NALSM's estimator: `liquid.branching_nalsm` (combra-lab/NALSM compute_branching_factor.py): for each "
-            "spike of a neuron, the spikes of its postsynaptic liquid neurons in the next "
-            f"{liquid.NALSM_BF_WINDOW} step(s) over those of its presynaptic ones in the {liquid.NALSM_BF_WINDOW} "
-            "before (at least 1), averaged over its spikes, then over the neurons that spiked, then over samples; "
-            f"input steps {liquid.NALSM_BF_BUFFER}..{T - liquid.NALSM_BF_BUFFER - 1} only. Synapses: the untuned "
+            "spike of a neuron, the spikes of its postsynaptic liquid neurons in the window after it over those of "
+            "its presynaptic ones in the window before (at least 1), averaged over its spikes, then over the "
+            f"neurons that spiked, then over samples; spikes of input steps {liquid.NALSM_BF_BUFFER}.."
+            f"{T - liquid.NALSM_BF_BUFFER - 1} only. Synapses: the untuned "
             "structure (a synapse pruned to 0 still counts, as in their W_mask)."]
 
 
