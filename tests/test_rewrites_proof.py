@@ -48,14 +48,15 @@ TARGETS = {"loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-
 # support: same-step and late reset to zero wherever a target resets to zero in the spiking step;
 # late subtract for LIF/IF where the target subtracts and takes a recurrent self-connection; held
 # reset (next_step_hold, also RSynaptic with reset_delay=False) and the double-reset rule nowhere.
-# Loihi has no subtract; the FPGA core has no recurrence.
+# Loihi has no subtract. The FPGA core's loops are one step late (recurrent RLeaky, late_subtract's
+# self-connection), as the crossbar's.
 ZERO = {("Leaky", "zero", True), ("Leaky", "zero", False), ("RLeaky", "zero", False), ("Synaptic", "zero", False)}
 SUBTRACT = {("Leaky", "subtract", True), ("RLeaky", "subtract", True)}
 # SpiNNaker 2's software kernel also subtracts theta/beta in the spiking step for a CubaLIF's late
 # subtract (RSynaptic with reset_delay=False included: snnTorch resets it late too).
 CUBA_SUBTRACT = {("Synaptic", "subtract", True), ("RSynaptic", "subtract", True), ("RSynaptic", "subtract", False)}
 COMPILES = {"loihi": ZERO, "spinnaker2": ZERO | SUBTRACT | CUBA_SUBTRACT, "crossbar": ZERO | SUBTRACT,
-            "fpga": {("Leaky", "zero", True), ("Leaky", "zero", False), ("Synaptic", "zero", False)}}
+            "fpga": ZERO | SUBTRACT}
 
 
 def merged(exports: list) -> ir.Graph:

@@ -115,14 +115,37 @@ def structure(graph: Graph) -> tuple[str, list[str], Folder]:
                 raise UnsupportedNode(f"{path.source} is a two-point rate unit; its graded output has no event "
                                       "path into another layer of the core", where=name,
                                       hint="rule: two_point_terminal (two-point cells feed only outputs)")
-            if path.source not in graph.inputs and path.source not in layers[:i]:
-                raise UnsupportedNode(f"recurrent connection from {path.source}: the core runs layers "
-                                      "feed-forward within a step", where=name, hint="rule: feed_forward")
+            loop = path.source not in graph.inputs and path.source not in layers[:i]
+            recurrent(graph, folder, path, name, loop)
     for out in graph.outputs:
         for p in graph.predecessors(out):
             if p not in layers:
                 raise UnsupportedNode("an output must be fed by a neuron layer", where=out)
     return graph.inputs[0], layers, folder
+
+
+def recurrent(graph: Graph, folder: Folder, path, name: str, loop: bool) -> None:
+    """The core delivers a source's spikes in the same step to later layers and one step late to its
+    own and earlier layers (their accumulators keep what the scan adds after their update pass): a
+    chain must carry the reference's delayed (cycle-closing) edge exactly when it loops back."""
+    chain = (path.source, *path.ops, name)
+    late = [e for e in zip(chain[:-1], chain[1:]) if e in graph.delayed]
+    if len(late) != loop:
+        raise UnsupportedNode(f"the chain from {path.source} reaches {name} {len(late)} step(s) late; the core "
+                              f"delivers {'one step late to a loop' if loop else 'in the same step to a later layer'}",
+                              where=name, hint="rule: loop_delay (a recurrent chain closes its loop with one "
+                                               "delayed edge, a feed-forward chain with none)")
+    if not late:
+        return
+    if isinstance(graph.nodes[name], TwoPointCell):
+        raise UnsupportedNode(f"recurrent connection from {path.source} into a two-point cell", where=name,
+                              hint="rule: two_point_recurrent (a two-point cell's drives are this step's events)")
+    tail = late[0][0]
+    if tail != path.source and np.any(folder.bias(tail)):
+        raise UnsupportedNode(f"{tail} has a bias on the recurrent chain from {path.source}: the reference's "
+                              f"delayed edge {tail} -> {late[0][1]} carries zeros at step 0, the core adds the "
+                              "bias from the first step", where=name,
+                              hint="rule: delayed_bias; move the bias to a feed-forward Affine into the layer")
 
 
 def fan_in(graph: Graph, folder: Folder, name: str) -> dict[str, int]:

@@ -10,7 +10,10 @@ step, what the core computes (fixed.py's equations, in int64, whole batch at onc
 
 A two-point layer computes A from its basal and apical accumulators instead (twopoint.py) and
 sends a valued beat for every A != 0 (counted like a spike in the cycle model). Layers run in order
-within a step; a layer's spikes reach its consumers in the same step.
+within a step; a layer's spikes reach its consumers in the same step: a later layer in this step's
+update, the layer itself and earlier ones (recurrent connections) in the next step's, since the
+accumulators are kept across steps and cleared only by the update pass that reads them (and by the
+clear pass at the start of a sample).
 
 Cycle model (the controller in design.py, two cycles per memory word): per sample a clear pass of
 max W cycles, then per step
@@ -77,8 +80,8 @@ class Golden:
         vrec = [np.zeros((T, B, lay["size"]), np.int64) for lay in lays]
         cycles = np.zeros((T, B), np.int64)
         cycles[0] += max(lay["words"] for lay in lays)  # the clear pass before the first step
+        acc = [{"input": np.zeros_like(a), "basal": np.zeros_like(a), "apical": np.zeros_like(a)} for a in v]
         for t in range(T):
-            acc = [{"input": np.zeros_like(a), "basal": np.zeros_like(a), "apical": np.zeros_like(a)} for a in v]
             ev = x[t]
             n_ev = ev.sum(1)
             cycles[t] += n_ev + 2 + n_ev * sum(2 * lays[m]["words"] for m in inp["consumers"])
@@ -98,6 +101,7 @@ class Golden:
                     s = vn > a["theta"]
                     vn = np.where(s, 0 if sp["reset"] == "zero" else wrap(vn - a["theta"], vb), vn)
                     v[i] = vn
+                acc[i] = {port: np.zeros_like(x) for port, x in acc[i].items()}  # the update pass clears it
                 spikes[i][t], vrec[i][t] = s[:, :n], vn[:, :n]
                 n_s = s.sum(1)
                 cycles[t] += 2 * lay["words"] + n_s

@@ -8,6 +8,10 @@ without its rounding: with a = A / 2**D,
     source -> Affine(w * 2**F) -> layer, one per (source, layer), named after the folded graph node
     (``via``) or ``"<src>-><layer>"``
 
+A recurrent chain (its source is the layer or a later one) closes a cycle, whose edge into the layer
+the reference delays one step (graph.delayed), as the core does; the chains' biases ride on the
+layer's first feed-forward chain, which no cycle cuts at step 0.
+
 so v' = a v + bias + 2**F sum(w s). A CubaLIF layer (v' = a v + bias + u + j, j' = a_s j + g u + bias_j,
 u = 2**F sum(w s), a_s = As/2**D, g = G/2**D) is the Euler CubaLIF whose current i' = a_s i + x is
 the membrane's whole drive j + u:
@@ -28,7 +32,7 @@ import nir
 import numpy as np
 
 from neurodeploy.artifact import Artifact
-from neurodeploy.errors import UnsupportedNode
+from neurodeploy.errors import TargetError, UnsupportedNode
 from neurodeploy.ir.dialect import TwoPointCell
 from neurodeploy.ir.graph import Graph
 from neurodeploy.semantics import Semantics
@@ -46,7 +50,9 @@ def quantized_graph(artifact: Artifact) -> Graph:
     nodes = {inp["name"]: nir.Input(input_type={"input": np.array(inp["shape"])})}
     shapes = {inp["name"]: tuple(inp["shape"])}
     edges, in_shape = [], {inp["name"]: tuple(inp["shape"])}
-    for lay, a in zip(spec["layers"], arrays):
+    names = [lay["name"] for lay in spec["layers"]]
+    loops: dict[tuple[str, str], list] = {}  # (source, layer) of a recurrent chain -> its edges
+    for i, (lay, a) in enumerate(zip(spec["layers"], arrays)):
         n, name = lay["size"], lay["name"]
         if lay["kind"] == "two_point":
             edges += _two_point(lay, a, nodes, shapes, in_shape)
@@ -66,22 +72,38 @@ def quantized_graph(artifact: Artifact) -> Graph:
             tau = one / (one - A)
             nodes[name] = nir.LIF(tau=tau, r=tau, v_leak=bias * tau, v_threshold=theta, v_reset=full(0))
         shapes[name] = in_shape[name] = (n,)
-        for k, s in enumerate(lay["sources"]):
+        # the constant inputs ride on the first feed-forward chain: a recurrent one is cut at step 0
+        ahead = [s for s in lay["sources"] if s["src"] not in names[i:]]
+        carried = {"bias": bias if integrate else np.zeros(n), "bias_j": a.get("bias_j", np.zeros(n))[:n]}
+        if not ahead and any(np.any(b) for b in carried.values()):
+            raise UnsupportedNode("a layer without a feed-forward chain has no step-0 path for its constant "
+                                  "input in the float model", where=name)
+        for s in lay["sources"]:
             aff = s["via"][0] if len(s["via"]) == 1 else f"{s['src']}->{name}"
             w = a["w"][s["row0"]:s["row0"] + s["rows"], :n].T.astype(np.float64) * 2.0 ** spec["frac_bits"]
-            b = bias if integrate and k == 0 else np.zeros(n)
-            nodes[aff] = nir.Affine(weight=w, bias=b)
-            edges += [(s["src"], aff), (aff, name)]
+            first = bool(ahead) and s is ahead[0]
+            nodes[aff] = nir.Affine(weight=w, bias=carried["bias"] if first else np.zeros(n))
+            chain = [(s["src"], aff), (aff, name)]
             in_shape[aff], shapes[aff] = (s["rows"],), (n,)
             if lay["kind"] == "cuba":
-                edges += _later_tap(s["src"], aff, name, w, (a["G"][:n] - a["As"][:n]) / one,
-                                    a["bias_j"][:n] * (k == 0), nodes, shapes, in_shape)
+                chain += _later_tap(s["src"], aff, name, w, (a["G"][:n] - a["As"][:n]) / one,
+                                    carried["bias_j"] * first, nodes, shapes, in_shape)
+            if s["src"] in names[i:]:
+                loops[s["src"], name] = chain
+            else:
+                edges += chain
     for out, lay in spec["outputs"].items():
         n = next(x["size"] for x in spec["layers"] if x["name"] == lay)
         nodes[out] = nir.Output(output_type={"output": np.array([n])})
         edges.append((lay, out))
         shapes[out] = in_shape[out] = (n,)
-    return Graph(nodes, edges, in_shape, shapes, semantics=sem)
+    g = Graph(nodes, edges + [e for chain in loops.values() for e in chain], in_shape, shapes, semantics=sem)
+    paths = [p for chain in loops.values() for p in (chain[:2], chain[2:]) if p]
+    if g.delayed & set(edges) or any(len(g.delayed & set(p)) != 1 for p in paths):  # the core's loops: 1 step
+        raise TargetError("the float model closes its loops elsewhere than the core",
+                          where=", ".join(f"{s}->{d}" for s, d in loops),
+                          hint="design.json's layer order is not a topological order of its feed-forward chains")
+    return g
 
 
 def _later_tap(src: str, aff: str, name: str, w: np.ndarray, gain: np.ndarray, bias: np.ndarray, nodes: dict,
