@@ -531,7 +531,7 @@ def test_recurrent_golden_equals_the_reference_on_its_quantized_graph(which, loo
 
 def test_rleaky_net_runs_snntorchs_spikes(loop_arts):
     """The FPGA run of the exported RLeaky net against snnTorch's own forward pass (float64), spike for
-    spike with 12-bit weights. The loops carry every weight error on: with 8-bit weights 95.5-99.4 % of
+    spike with 12-bit weights. The loops carry every weight error on: with 8-bit weights 95.6-99.4 % of
     the spike entries agreed on this net and seeds 5 and 6 of `rleaky_net` (measured)."""
     import torch
 
@@ -572,4 +572,24 @@ def test_a_feed_forward_chain_through_a_loops_delayed_edge_is_refused(tmp_path):
     g = Graph(nodes, edges, shapes, shapes, semantics=Semantics(dt=1e-4))
     assert ("x", "y") in g.delayed and g.neurons() == ["n0", "n1"]
     with pytest.raises(UnsupportedNode, match="^n1: the chain from n0 reaches n1 1 step.*loop_delay"):
+        bk.compile(g, TARGET, tmp_path / "a")
+
+
+def test_a_loop_into_a_two_point_cell_is_refused(tmp_path):
+    """in -> b -> n -> a -> b closes its loop at a -> b; b also feeds the two-point cell tp (basal), which
+    runs before n: n's spikes reach tp through the delayed edge, and a two-point cell's drives are this
+    step's events."""
+    from neurodeploy.ir.dialect import TwoPointCell
+
+    lin = lambda s: nir.Linear(weight=np.random.default_rng(s).uniform(0.2, 1, (4, 4)))  # noqa: E731
+    nodes = {"in": nir.Input(input_type={"input": np.array([4])}), "b": lin(0), "a": lin(1), "c": lin(2),
+             "n": nir.LIF(tau=np.full(4, 2e-3), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.full(4, 0.05),
+                          v_reset=np.zeros(4)),
+             "tp": TwoPointCell(k1=np.full(4, 0.5), k2=np.ones(4), apical=("c",)),
+             "out": nir.Output(output_type={"output": np.array([4])})}
+    edges = [("in", "b"), ("b", "n"), ("n", "a"), ("a", "b"), ("b", "tp"), ("in", "c"), ("c", "tp"), ("tp", "out")]
+    shapes = dict.fromkeys(nodes, (4,))
+    g = Graph(nodes, edges, shapes, shapes, semantics=Semantics(dt=1e-4))
+    assert ("a", "b") in g.delayed and g.neurons() == ["tp", "n"]
+    with pytest.raises(UnsupportedNode, match="^tp: recurrent connection from n into a two-point cell.*two_point_rec"):
         bk.compile(g, TARGET, tmp_path / "a")
