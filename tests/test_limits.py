@@ -27,10 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _NEEDS = re.compile(r"design rule '([^']+)' violated: needs ([-0-9.e+inf]+), target has ([-0-9.e+inf]+)")
 # (backend or target, limit or rule) -> why it has no rule or network yet (strict xfail: the day it has, the
 # xfail fails and the entry goes).
-PENDING: dict[tuple[str, str], str] = {
-    **{("fpga", k): "the FPGA resource model became synthesis-based (abcc410, 0ee2f30) after these networks were "
-                    "sized: each now passes every rule and reaches the Verilog export; the FPGA owner resizes them"
-       for k in ("part.luts", "part.ffs", "bram36")}}  # a limit key, or a rule where one limit has several
+PENDING: dict[tuple[str, str], str] = {}  # a limit key, or a rule where one limit has several
 
 
 def lif(n: int, tau: float = 20 * DT, v_th: float = 1.0) -> nir.LIF:
@@ -149,9 +146,18 @@ def _crossbar_tiles(t):
     return chain(1, (csr(n1, 1, 1, 0.5), lif(n1)), (csr(n2, n1, 1, 0.5), lif(n2))), {}
 
 
-# ---- FPGA (ZCU102 part): LUTs and FFs grow by one per neuron (spike bitmap, consumer fan-out), with
-# narrow formats so that the block RAM still fits; weight memory is one word per (source, neuron word).
+# ---- FPGA (ZCU102 part), sized with backends/fpga/resources.py's model: LUTs grow with the lanes and
+# with constant memories kept as logic, FFs with the spike bitmaps of layers that feed another (each
+# at most design.max_signal_bits), block RAM with the state and parameter bits of deep layers.
 NARROW = {"weight_bits": 2, "decay_bits": 4, "frac_bits": 2}
+
+
+def varied_lif(n: int, seed: int = 0) -> nir.LIF:
+    """LIF neurons whose time constant, leak (a bias) and threshold differ: no parameter column is a
+    constant, so the parameter memory holds all of them."""
+    rng = np.random.default_rng(seed)
+    return nir.LIF(tau=DT * rng.uniform(10, 30, n), r=np.ones(n), v_leak=rng.uniform(-0.2, 0.2, n),
+                   v_threshold=rng.uniform(0.5, 1.5, n), v_reset=np.zeros(n))
 
 
 def _fpga_weight_bram(t):
@@ -161,19 +167,37 @@ def _fpga_weight_bram(t):
     return chain(rows, (csr(n, rows, 1, 0.5), lif(n))), {"weight_bits": 8}
 
 
-def _fpga_bram(t):  # memories of v, parameters and accumulators: ~110 bits per neuron at default formats
-    n = t.v("part.bram36") * 36 * 1024 // 110
-    return chain(1, (csr(n, 1, 1, 0.5), lif(n))), {}
+def _fpga_bram(t):  # v, acc and ~100 parameter bits per neuron at -O v_bits=40, in block RAM
+    n = t.v("part.bram36") * 36 * 1024 // 100
+    return chain(1, (csr(n, 1, 1, 0.5), varied_lif(n))), {"v_bits": 40}
 
 
 def _fpga_lut(t):
-    n = t.v("part.luts") + 1000
-    return chain(1, (csr(n, 1, 1, 0.5), lif(n)), (csr(1, n, n, 0.5), lif(1))), NARROW
+    """Two layers side by side, each 1,000 lanes x 64 words (one LUT6 per bit of a 64-word constant
+    memory): their parameter ROMs (every column varying) become logic. v_bits one below the DSP's A
+    port keeps one DSP48E2 per lane (2,000 of the part's 2,520)."""
+    lanes = 1000
+    n = t.v("estimate.lut_bits") * lanes
+    nodes, edges = {"in": nir.Input(input_type={"input": np.array([1])})}, []
+    for i in range(2):
+        nodes.update({f"w{i}": csr(n, 1, 1, 0.5), f"n{i}": varied_lif(n, seed=i),
+                      f"o{i}": nir.Output(output_type={"output": np.array([n])})})
+        edges += [("in", f"w{i}"), (f"w{i}", f"n{i}"), (f"n{i}", f"o{i}")]
+    return (nir.NIRGraph(nodes=nodes, edges=edges, type_check=False),
+            {**NARROW, "lanes": lanes, "v_bits": t.v("part.dsp_a_bits") - 1})
 
 
 def _fpga_ff(t):
-    n = t.v("part.ffs") + 1000
-    return chain(1, (csr(n, 1, 1, 0.5), lif(n))), NARROW
+    """Layers of one full spike bitmap each (design.max_signal_bits neurons), all feeding one neuron:
+    their bitmaps are registers, one more layer than the flip-flops hold."""
+    big, k = t.v("design.max_signal_bits"), t.v("part.ffs") // t.v("design.max_signal_bits") + 1
+    nodes = {"in": nir.Input(input_type={"input": np.array([1])}), "sink": lif(1),
+             "out": nir.Output(output_type={"output": np.array([1])})}
+    edges = [("sink", "out")]
+    for i in range(k):
+        nodes.update({f"w{i}": csr(big, 1, 1, 0.5), f"n{i}": lif(big), f"s{i}": csr(1, big, 1, 0.5)})
+        edges += [("in", f"w{i}"), (f"w{i}", f"n{i}"), (f"n{i}", f"s{i}"), (f"s{i}", "sink")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), {**NARROW, "lanes": 8}
 
 
 # ---- SpiNNaker 2: -O weight_scaling=none keeps the weights as given; conn_delay is the synapse delay

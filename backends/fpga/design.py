@@ -65,7 +65,7 @@ class Core(Elaboratable):
             for name, x in (("w", wm), ("p", pm), ("v", vm), ("acc", ams["input"]), ("acc2", ams["apical"])):
                 m.submodules[f"l{i}_{name}"] = x
             ports = {"w": wm.read_port(), "p": pm.read_port(), "v": vm.read_port(), "vw": vm.write_port(),
-                     "bitmap": Signal(W * P, name=f"bitmap{i}"), "pw": pw}
+                     "bitmap": Signal(W * P if lay["consumers"] else 0, name=f"bitmap{i}"), "pw": pw}
             for key, am in ams.items():
                 ports[key], ports[key + "_w"] = am.read_port(), am.write_port()
             ports["basal"], ports["basal_w"] = ports["input"], ports["input_w"]
@@ -162,7 +162,9 @@ class Core(Elaboratable):
                         m.d.comb += [port["vw"].data.eq(Cat(*new)), port["vw"].en.eq(1)]
                     if current:
                         m.d.comb += [port["jw"].data.eq(Cat(*current)), port["jw"].en.eq(1)]
-                    m.d.sync += [port["bitmap"].word_select(k, P).eq(Cat(*spikes)), mask.eq(Cat(*spikes))]
+                    m.d.sync += mask.eq(Cat(*spikes))
+                    if lay["consumers"]:  # only a scanned layer keeps its spikes (one register, rule bitmap_bits)
+                        m.d.sync += port["bitmap"].word_select(k, P).eq(Cat(*spikes))
                     if lay["kind"] == "two_point":
                         m.d.sync += [values[p].eq(new[p]) for p in range(P)]
                     with m.If(Cat(*spikes) != 0):
@@ -170,9 +172,12 @@ class Core(Elaboratable):
                     with m.Else():
                         next_word()
                 with m.State(f"U{i}_E"):
-                    low = Const(P - 1, range(P))
-                    for p in reversed(range(P)):
-                        low = Mux(mask[p], p, low)
+                    def lowest(bits, base=0):  # lowest set bit's lane: a balanced tree of muxes, depth log2 P
+                        if len(bits) == 1:
+                            return Const(base, range(P))
+                        h = len(bits) // 2
+                        return Mux(bits[:h].any(), lowest(bits[:h], base), lowest(bits[h:], base + h))
+                    low = lowest(mask)
                     rest = mask & (mask - 1)
                     m.d.comb += [self.out_valid.eq(1), self.out_data.eq(lay["offset"] + k * P + low)]
                     if lay["kind"] == "two_point":

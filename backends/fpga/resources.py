@@ -3,20 +3,26 @@
 What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/bench_fpga.py compares):
 
 - memories (weights rows*W x P*wb; v W x P*vb; acc W x P*ab, two for a two-point layer; a CubaLIF
-  layer's current j W x P*jb): LUT-RAM
-  up to ``estimate.lutram_max_depth`` words or ``lutram_max_bits`` bits (LUTs = bits / bits per LUT of the shallow or deep
-  primitives), else the fewest RAMB36 over the part's aspect ratios (UG573, RAMB18 halves); the
-  parameter memory is a constant ROM: its bit columns equal in every word are constants, the
-  others become logic (one LUT per bit per 64 words) or, when deep, block RAM;
-- DSP48E2: each signed x by y product takes ceil(x/(a-1)) * ceil(y/(b-1)) slices (a x b = 27 x 18,
-  the cheaper way round); one v*A per LIF lane (and j*As, (acc << F)*G per CubaLIF lane), r*c, its
-  index product and r*(K1+LUT) per two-point lane; a weight address (row * W, W not a power of two) at least
-  ``estimate.dsp_min_product_bits`` wide takes one;
-- FF: the synchronous read registers of every LUT-RAM read port (block RAM has its own), a depth-1
-  memory's contents, the spike bitmap of a layer that feeds another, the controller counters;
-- LUT: the datapath per lane and bit (``estimate.lut_per_lane_bit_*``), the bitmap scan mux per
-  neuron scanned, LUT-RAM, the ROM, the controller per layer. Those coefficients are fitted to
-  synthesis (the target says so); everything else is counted.
+  layer's current j W x P*jb). The state memories are LUT-RAM up to ``estimate.lutram_max_depth``
+  words or ``lutram_max_bits`` bits (read and write at one address: RAM32M16 / RAM64M8 up to 64
+  words, 64 bits per LUT deeper; UG574), else the fewest RAMB36 over the part's aspect ratios
+  (UG573, RAMB18 halves). The weight and parameter memories are constant ROMs: their bit columns
+  equal in every word are constants, the others are logic (one LUT6 per 64 words per bit, F7/F8
+  join four) up to ``estimate.rom_logic_bits_per_ramb18`` bits per RAMB18 they would take, else
+  block RAM;
+- only the live lanes count: in a one-word layer of N < P neurons the padding lanes are constants;
+- DSP48E2: a signed x by y bit product takes ceil((x-1)/(a-1)) * ceil((y-1)/(b-1)) slices (a x b =
+  27 x 18, the cheaper way round); one v*A per LIF lane (and j*As, (acc << F)*G per CubaLIF lane),
+  r*c, its index product and r*(K1+LUT) per two-point lane; a weight address (row * W, W not a
+  power of two) at least ``estimate.dsp_min_product_bits`` wide takes one;
+- FF: the synchronous read registers of every read port out of block RAM, a depth-1 memory's
+  contents, the spike bitmap of a layer that feeds another, the controller counters;
+- LUT, counted per lane as one LUT per bit of each adder, comparator and multiplexer of the
+  datapath (``estimate`` rounds and constants: UG574, or measured), the state LUT-RAM and the ROMs
+  as above, the bitmap's write enables and read multiplexer; three coefficients are fitted to
+  synthesis (the target says on which configurations): the control logic of a layer of more than
+  one word, of each layer-to-layer connection, and the factor a weight ROM takes in context over
+  the same ROM alone.
 
 `rules_from_shapes` needs only the layer sizes and fan-ins, so a graph far over the part is refused
 before anything big is built.
@@ -28,7 +34,7 @@ import math
 from neurodeploy.backend import Rule
 from neurodeploy.targets import Target
 
-from .layout import pack, param_fields
+from .layout import lut_width, pack, param_fields
 
 ROLE = "compile"
 BRAM_KEY = "width_"
@@ -45,14 +51,37 @@ def bram36(target: Target, width: int, depth: int) -> float:
     return halves / 2
 
 
-def memory(target: Target, width: int, depth: int) -> dict:
-    """{"bram36", "lut"}: LUT-RAM up to estimate.lutram_max_depth words or lutram_max_bits bits (the
-    LUTs its bits need, shallow (<= 64 words) or deep primitives), else block RAM."""
-    if depth <= int(target.v("estimate.lutram_max_depth")) or width * depth <= int(target.v("estimate.lutram_max_bits")):
-        key = "shallow" if depth <= int(target.v("estimate.lutram_shallow_depth")) else "deep"
-        bits_per_lut = float(target.v(f"estimate.lutram_bits_per_lut_{key}"))
-        return {"bram36": 0, "lut": math.ceil(width * max(depth, 1) / bits_per_lut), "lutram": True}
-    return {"bram36": bram36(target, width, depth), "lut": 0, "lutram": False}
+def memory(target: Target, width: int, depth: int, rom: bool = False) -> dict:
+    """{"bram36", "lut", "lutram"}: out of block RAM up to estimate.lutram_max_depth words or
+    lutram_max_bits bits (a constant memory, `rom`: up to estimate.rom_logic_bits_per_ramb18 bits per
+    RAMB18 it would take), else the fewest RAMB36. "lut" is what a read-write state memory takes as
+    LUT-RAM (read and write at one address, the word counter): up to 64 words RAM32M16 / RAM64M8
+    (32 x 16 or 64 x 8 in 8 LUTs of a SLICEM), deeper 64 bits per LUT (RAM128X1S, RAM256X1S; UG574)."""
+    blocks = bram36(target, width, depth)
+    if rom:
+        small = width * depth <= 2 * blocks * int(target.v("estimate.rom_logic_bits_per_ramb18"))
+    else:
+        small = depth <= int(target.v("estimate.lutram_max_depth")) or \
+            width * depth <= int(target.v("estimate.lutram_max_bits"))
+    if small:
+        bits, group = int(target.v("estimate.lut_bits")), int(target.v("estimate.lutram_primitive_luts"))
+        if depth <= 1:  # a register
+            lut = 0
+        elif depth <= bits:
+            lut = group * math.ceil(width * (bits // 2 if depth <= bits // 2 else bits) / (group * bits))
+        else:
+            lut = math.ceil(width * depth / bits)
+        return {"bram36": 0, "lut": lut, "lutram": True}
+    return {"bram36": blocks, "lut": 0, "lutram": False}
+
+
+def rom_luts(target: Target, bits: int, depth: int) -> int:
+    """A constant memory's varying bit columns as logic: per bit one LUT6 per 64 words, up to
+    estimate.rom_free_mux_leaves of them joined by the F7/F8 multiplexers without LUTs (UG574), more
+    per leaf beyond (LUT multiplexers, estimate.rom_lut_per_leaf_muxed)."""
+    leaves = math.ceil(depth / int(target.v("estimate.lut_bits")))
+    free = int(target.v("estimate.rom_free_mux_leaves"))
+    return bits * (leaves if leaves <= free else math.ceil(leaves * float(target.v("estimate.rom_lut_per_leaf_muxed"))))
 
 
 def rules_from_shapes(target: Target, layers: list[tuple[str, int, int]], lanes: int, wb: int) -> list[Rule]:
@@ -75,13 +104,17 @@ def varying_bits(words: list[int], width: int) -> int:
 
 def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
     """{"bram36", "dsp", "lut", "ff"} of the whole core, and per layer (module docstring)."""
-    P, wb, ab, vb, D = (spec[k] for k in ("lanes", "weight_bits", "acc_bits", "v_bits", "decay_bits"))
+    P, wb, ab, vb, D, F = (spec[k] for k in ("lanes", "weight_bits", "acc_bits", "v_bits", "decay_bits", "frac_bits"))
     a_bits, b_bits = int(target.v("part.dsp_a_bits")), int(target.v("part.dsp_b_bits"))
-    def dsp(x: int, y: int) -> int:  # a signed x by y product, operands placed the cheaper way round
-        return min(math.ceil(x / (a_bits - 1)) * math.ceil(y / (b_bits - 1)),
-                   math.ceil(y / (a_bits - 1)) * math.ceil(x / (b_bits - 1)))
+    def dsp(x: int, y: int) -> int:  # signed x by y bits: one sign bit, then a_bits-1 / b_bits-1 per slice
+        return min(math.ceil((x - 1) / (a_bits - 1)) * math.ceil((y - 1) / (b_bits - 1)),
+                   math.ceil((y - 1) / (a_bits - 1)) * math.ceil((x - 1) / (b_bits - 1)))
 
-    lut_lane = {k: float(target.v(f"estimate.lut_per_lane_bit_{k}")) for k in ("lif", "two_point")}
+    def split(x: int, y: int) -> int:  # the LUT adder summing a product's partial products over DSPs
+        return x + y - (a_bits - 1) if dsp(x, y) > 1 else 0
+
+    est = {k: float(target.v(f"estimate.{k}")) for k in ("rom_in_context", "lut_per_controller", "lut_per_edge",
+                                                         "lut_per_scanned_neuron", "lut_per_const_compare_bit")}
     per_layer, total = {}, {"bram36": 0.0, "dsp": 0, "lut": 0, "ff": 0}
     for lay, a in zip(spec["layers"], arrays):
         W, tp = lay["words"], lay["kind"] == "two_point"
@@ -89,30 +122,49 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
         fields = param_fields(spec, lay)
         n_acc = 2 if tp else 1
         pw = sum(w for _, w, _ in fields)
-        weights = memory(target, P * wb, lay["rows"] * W)
+        L = min(P, lay["size"])  # live lanes: in a one-word layer the padding lanes are constants
+        weights = memory(target, P * wb, lay["rows"] * W, rom=True)
         state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)]) + \
             ([memory(target, P * jb, W)] if jb else [])
         words = pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields])
         varying = varying_bits(words, P * pw)  # constant columns of the ROM are no memory at all
-        params = memory(target, varying, W) if varying else {"bram36": 0, "lut": 0, "lutram": True}
-        rom = varying * math.ceil(W / int(target.v("estimate.lutram_shallow_depth"))) if params["lutram"] else 0
+        params = memory(target, varying, W, rom=True) if varying else {"bram36": 0, "lut": 0, "lutram": True}
+        rom = rom_luts(target, varying, W) if params["lutram"] else 0
+        if weights["lutram"]:  # the weight ROM as logic, its constant columns free
+            w_words = pack([a["w"].reshape(lay["rows"] * W, P)], [wb])
+            rom += round(rom_luts(target, varying_bits(w_words, P * wb), lay["rows"] * W) * est["rom_in_context"])
+        # Per lane one LUT per bit of each adder, comparator and multiplexer (UG574: a carry-chain bit
+        # takes one LUT): acc + weight; v: the partial products of v*A (the rounding constant goes
+        # into the DSP48E2's ALU, UG579), + bias (when not all zero), + acc << F (its low F bits pass
+        # through), vn > theta (a constant theta when W = 1: fewer LUTs), the reset multiplexer.
         if tp:
             t = lay["transfer"]
-            width = 2 * ab + abs(t["km"]).bit_length()
-            dsps = P * (dsp(ab, ab) + dsp(2 * ab, abs(t["km"]).bit_length() + 1) + dsp(ab, spec["value_bits"] - ab))
-            datapath = P * (2 * ab + width + spec["value_bits"]) * lut_lane["two_point"]
+            km, lw, lb = abs(t["km"]).bit_length(), lut_width(lay), spec["lut_bits"]
+            # r, c = acc + bias (ab + 1 bits); r*c; (r*c)*km (km unsigned); r*(K1 + table) (unsigned)
+            dsps = L * (dsp(ab + 1, ab + 1) + dsp(2 * ab + 2, km + 1) + dsp(ab + 1, lw + 2))
+            raw = 2 * ab + km + 2 - t["sh"]  # ((r*c*km + round) >> sh) - i0, then its clamp compare
+            # two acc adders, r and c (+ bias), raw and its clamp, the index mux, the exp table (one
+            # ROM per lane), k1 + table, the partial products of r*c*km, the value register mux
+            lane = 4 * ab + 2 * raw + 2 * lb + rom_luts(target, lw, 2 ** lb) + lw + split(2 * ab + 2, km + 1) + \
+                spec["value_bits"]
         else:
-            dsps, datapath = P * dsp(vb, D + 1), P * (ab + vb) * lut_lane["lif"]
-            if jb:  # j*As and (acc << F)*G
-                dsps += P * (dsp(jb, D + 1) + dsp(ab + spec["frac_bits"], spec["gain_bits"]))
+            dsps = L * dsp(vb, D + 2)  # v * A, A unsigned D + 1 bits
+            cmp = vb if W > 1 else math.ceil(vb * est["lut_per_const_compare_bit"])
+            lane = ab + split(vb, D + 2) + vb * bool(a["bias"].any()) + max(vb - F, 0) + cmp + vb
+            if jb:  # j*As and (acc << F)*G in DSPs; + j into v, their sum, + bias_j (not yet synthesised)
+                dsps += L * (dsp(jb, D + 2) + dsp(ab + F, spec["gain_bits"]))
+                lane += vb + jb + D + 1 + jb
         addr = lay["rows"].bit_length() + W.bit_length()  # weight address (row0 + idx) * W: a DSP if wide
         dsps += int(W & (W - 1) != 0 and addr >= int(target.v("estimate.dsp_min_product_bits")))
-        regs = P * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
-        regs -= P * wb * weights["lutram"] * (W == 1)
-        bitmap = W * P if lay["consumers"] else 0
+        regs = L * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
+        regs -= L * wb * weights["lutram"] * (W == 1)
+        bitmap = lay["size"] if lay["consumers"] else 0  # a padding lane's bit is a constant 0
+        # the bitmap: a write enable per word, one read multiplexer (4 inputs per LUT); a controller per
+        # layer of more than one word (its word counter compares and address logic; fitted)
+        control = (W + math.ceil(bitmap * est["lut_per_scanned_neuron"]) if bitmap else 0) + \
+            est["lut_per_controller"] * (W > 1) + est["lut_per_edge"] * len(lay["consumers"])
         r = {"bram36": weights["bram36"] + params["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
-             "lut": round(datapath + weights["lut"] + sum(m["lut"] for m in state) + rom
-                          + lay["size"] * len(lay["consumers"]) * float(target.v("estimate.lut_per_scanned_neuron"))),
+             "lut": round(L * lane + sum(m["lut"] for m in state) + rom + control),
              "ff": regs + bitmap}
         per_layer[lay["name"]] = r
         for key in total:
@@ -122,7 +174,6 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
     if any(lay["kind"] == "two_point" for lay in spec["layers"]):
         total["ff"] += P * spec["value_bits"]
     total["ff"] += ctrl
-    total["lut"] += round(len(spec["layers"]) * float(target.v("estimate.lut_per_layer")))
     return {"total": total, "layers": per_layer}
 
 
@@ -137,4 +188,14 @@ def rules(spec: dict, target: Target, est: dict, clock: float) -> list[Rule]:
             Rule("bitmap_bits", max((lay["words"] * spec["lanes"] for lay in spec["layers"] if lay["consumers"]),
                                     default=0),
                  int(target.v("design.max_signal_bits")), where="spike bitmap",
-                 hint="a layer that feeds another keeps its spikes in one register; split the layer")]
+                 hint="a layer that feeds another keeps its spikes in one register; split the layer"),
+            Rule("word_bits", word_bits(spec), int(target.v("design.max_signal_bits")), where="memory word",
+                 hint="a memory word holds one field per lane: fewer -O lanes or narrower formats")]
+
+
+def word_bits(spec: dict) -> int:
+    """The widest memory word: P lanes of the widest of weight, v, acc (and a CubaLIF layer's current
+    j) or a layer's parameter fields."""
+    lane = max([spec["weight_bits"], spec["v_bits"], spec["acc_bits"], spec.get("j_bits", 0)]
+               + [sum(w for _, w, _ in param_fields(spec, lay)) for lay in spec["layers"]])
+    return spec["lanes"] * lane

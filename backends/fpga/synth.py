@@ -37,8 +37,17 @@ def yosys() -> str:
 
 def cells(spec: dict, arrays: list[dict], *, timeout_s: float | None = None) -> dict[str, int]:
     """Cell counts of the flattened core after synth_xilinx."""
+    return synthesize(design_rtlil(spec, arrays), timeout_s=timeout_s)
+
+
+def design_rtlil(spec: dict, arrays: list[dict]) -> str:
     core = Core(spec, arrays)
-    text = rtlil.convert(core, ports=core.ports(), name="fpga_core")
+    return rtlil.convert(core, ports=core.ports(), name="fpga_core")
+
+
+def synthesize(text: str, *, timeout_s: float | None = None) -> dict[str, int]:
+    """Cell counts of synth_xilinx on the RTLIL `text` (a Yosys subprocess: callers may run several
+    at once)."""
     with tempfile.TemporaryDirectory(prefix="nd-synth-") as tmp:
         Path(tmp, "top.il").write_text(text)
         script = "read_rtlil top.il; synth_xilinx -family xcup -top fpga_core -flatten; tee -q -o stat.txt stat"
