@@ -19,7 +19,8 @@ and step, in integers (golden.py is the spec):
 j is the reference's k_i*i in v units, so v' uses the current before its update as the reference
 does, and g = k_i*g_s/k_x = a_s + t1/t0 is the current's gain on this step's drive (a_s exactly
 under forward Euler, where t1 = 0; the exact integrator's second tap otherwise): both integrators
-run exactly in one datapath.
+run exactly in one datapath. A chain from the layer itself or a later one (a loop) reaches it one step
+late, the reference's delay of a cycle's closing edge (`recurrent` checks the chains).
 
 Formats come from value ranges: the membrane width ``v_bits`` from the largest |v| the float
 reference reaches on calibration inputs (-O calib=FILE.npy, else Bernoulli spikes at calib_rate),
