@@ -38,6 +38,7 @@ from .layout import lut_width, pack, param_fields
 
 ROLE = "compile"
 BRAM_KEY = "width_"
+TWO_POINT_ADDERS = ("acc_basal", "acc_apical", "r", "c")  # ab-bit adders of a two-point lane
 
 
 def bram36(target: Target, width: int, depth: int) -> float:
@@ -143,9 +144,9 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
             # r, c = acc + bias (ab + 1 bits); r*c; (r*c)*km (km unsigned); r*(K1 + table) (unsigned)
             dsps = L * (dsp(ab + 1, ab + 1) + dsp(2 * ab + 2, km + 1) + dsp(ab + 1, lw + 2))
             raw = 2 * ab + km + 2 - t["sh"]  # ((r*c*km + round) >> sh) - i0, then its clamp compare
-            # two acc adders, r and c (+ bias), raw and its clamp, the index mux, the exp table (one
+            # the adders (two accumulators; r and c = acc + bias), raw and its clamp, the index mux, the exp table (one
             # ROM per lane), k1 + table, the partial products of r*c*km, the value register mux
-            lane = 4 * ab + 2 * raw + 2 * lb + rom_luts(target, lw, 2 ** lb) + lw + split(2 * ab + 2, km + 1) + \
+            lane = len(TWO_POINT_ADDERS) * ab + 2 * raw + 2 * lb + rom_luts(target, lw, 2 ** lb) + lw + split(2 * ab + 2, km + 1) + \
                 spec["value_bits"]
         else:
             dsps = L * dsp(vb, D + 2)  # v * A, A unsigned D + 1 bits
