@@ -119,6 +119,20 @@ def runs_its_quantized_graph(art, seed: int) -> Graph:
     return q
 
 
+def snntorch_and_fpga(net, art, names: list[str], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(snnTorch's spikes, the FPGA run's) of modules 1 and 3 (recorded under `names`) on 40 steps
+    of 3 samples of random 6-channel input; each layer spikes more than 50 times."""
+    import torch
+
+    from tests.test_snntorch_conventions import snntorch_run
+
+    x = spikes((40, 3, 6), 0.4, seed).astype(np.float64)
+    spk, _ = snntorch_run(net, torch.tensor(x))
+    got = bk.run(art.path, x, record=names)
+    assert all(spk[i].sum() > 50 for i in (1, 3))
+    return [(spk[i], got.spikes[n]) for i, n in zip((1, 3), names)]
+
+
 def verilog_matches_golden(art, seed: int, min_spikes: int) -> None:
     """The same for the exported Verilog in Icarus, 40 steps of 3 samples."""
     spec, arrays = layout.read(art.path)
@@ -324,17 +338,8 @@ def test_cuba_golden_equals_the_reference_on_its_quantized_graph(which, cuba_art
 def test_cuba_synaptic_net_runs_snntorchs_spikes(cuba_arts):
     """The FPGA run of the exported Synaptic net against snnTorch's own forward pass (float64): the
     8-bit weights move at most a few spikes by a step."""
-    import torch
-
-    from tests.test_snntorch_conventions import snntorch_run
-
-    net, _ = synaptic_net()
-    x = spikes((40, 3, 6), 0.4, 17).astype(np.float64)
-    spk, _ = snntorch_run(net, torch.tensor(x))
-    got = bk.run(cuba_arts["synaptic"].path, x, record=["1", "3"])
-    for i in (1, 3):
-        assert spk[i].sum() > 50
-        assert np.mean(got.spikes[str(i)] == spk[i]) >= 0.99, i
+    for want, got in snntorch_and_fpga(synaptic_net()[0], cuba_arts["synaptic"], ["1", "3"], 17):
+        assert np.mean(got == want) >= 0.99
 
 
 def single_cuba(integrator: str) -> Graph:
@@ -527,17 +532,8 @@ def test_rleaky_net_runs_snntorchs_spikes(loop_arts):
     """The FPGA run of the exported RLeaky net against snnTorch's own forward pass (float64), spike for
     spike with 12-bit weights. The loops carry every weight error on: with 8-bit weights 95.6-99.4 % of
     the spike entries agreed on this net and seeds 5 and 6 of `rleaky_net` (measured)."""
-    import torch
-
-    from tests.test_snntorch_conventions import snntorch_run
-
-    net, _ = rleaky_net()
-    x = spikes((40, 3, 6), 0.4, 27).astype(np.float64)
-    spk, _ = snntorch_run(net, torch.tensor(x))
-    got = bk.run(loop_arts["rleaky"].path, x, record=["1.lif", "3.lif"])
-    for i in (1, 3):
-        assert spk[i].sum() > 50
-        np.testing.assert_array_equal(got.spikes[f"{i}.lif"], spk[i], err_msg=str(i))
+    for want, got in snntorch_and_fpga(rleaky_net()[0], loop_arts["rleaky"], ["1.lif", "3.lif"], 27):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_recurrent_chain_with_a_bias_before_its_delayed_edge_is_refused(tmp_path):
