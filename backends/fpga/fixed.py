@@ -248,7 +248,7 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
     spiking = [lay.name for lay in layers if lay.kind != "two_point"]
     ref = simulate(graph, x, record=spiking)
     need, need_j, acc, ranges, value_bits = 0, 0, 1, {}, 1
-    max_bits, F, D = int(target.v("design.max_bits")), 2.0 ** o["frac_bits"], 2.0 ** o["decay_bits"]
+    max_bits, f_unit, d_unit = int(target.v("design.max_bits")), 2.0 ** o["frac_bits"], 2.0 ** o["decay_bits"]
     for lay in layers:
         row_sum = sum(abs(s["w"]).sum(axis=1).A.ravel() for s in lay.sources) if lay.sources else np.zeros(1)
         bias_top = max((float(np.abs(lay.params[k]).max(initial=0)) for k in ("bias_b", "bias_a") if k in lay.params),
@@ -265,17 +265,17 @@ def formats(graph: Graph, inp: str, layers: list[Layer], o: dict, target: Target
                               "u_range": [lay.transfer["u_min"], lay.transfer["u_max"]],
                               "value_lsb": 1.0 / (lay.scale * 2.0 ** o["frac_bits"])})
             continue
-        unit = lay.scale * F
+        unit = lay.scale * f_unit
         v_max = float(np.abs(ref.v[lay.name]).max(initial=0))  # after the reset: at most ~theta when spiking
         theta, bias = lay.params["theta"], lay.params["bias"]
         # the register holds v before the reset: decayed v + bias + acc << F (acc by its exact bound) + j
-        pre = v_max * unit + np.abs(bias) + row_sum * F
+        pre = v_max * unit + np.abs(bias) + row_sum * f_unit
         ranges[lay.name] = {}
         if lay.kind == "cuba":
             # j has no reset: |j| <= its steady state under the largest drive (acc by its exact bound),
             # (G/2**D * sum|w| << F + 1/2 + |bias_j|) / (1 - As/2**D), by induction over the step
             p = lay.params
-            j_top = (p["G"] / D * row_sum * F + 0.5 + np.abs(p["bias_j"])) / (1 - p["As"] / D)
+            j_top = (p["G"] / d_unit * row_sum * f_unit + 0.5 + np.abs(p["bias_j"])) / (1 - p["As"] / d_unit)
             j_need = bits(float(np.max(j_top, initial=0)))
             j_max = float(np.abs(coefficients(graph, lay.name).k_i * ref.extra["i"][lay.name]).max(initial=0))
             ranges[lay.name] = {"j_max_calibrated": j_max, "j_bound": float(np.max(j_top, initial=0)) / unit,

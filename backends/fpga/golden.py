@@ -101,7 +101,8 @@ class Golden:
                     s = vn > a["theta"]
                     vn = np.where(s, 0 if sp["reset"] == "zero" else wrap(vn - a["theta"], vb), vn)
                     v[i] = vn
-                acc[i] = {port: np.zeros_like(x) for port, x in acc[i].items()}  # the update pass clears it
+                for held in acc[i].values():  # the update pass clears what it read
+                    held.fill(0)
                 spikes[i][t], vrec[i][t] = s[:, :n], vn[:, :n]
                 n_s = s.sum(1)
                 cycles[t] += 2 * lay["words"] + n_s
