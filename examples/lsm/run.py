@@ -1,6 +1,6 @@
 """Liquid state machines on digits-as-events, deployed on a crossbar, Loihi 2 and SpiNNaker 2.
 
-    .venv/bin/python examples/lsm/run.py [--draws 100] [--out examples/lsm/results.md] [--nalsm-only | --branching-only]
+    .venv/bin/python examples/lsm/run.py [--draws 100] [--out examples/lsm/results.md]
 
 1. Data: scikit-learn's digits through simulated saccades (saccades.py), 2/3 train, 1/3 test.
 2. Float liquids: Maass's column and the NALSM-tuned one (liquid.py: NALSM's astrocyte-modulated
@@ -18,18 +18,10 @@
 4. Loihi 2 and SpiNNaker 2: the float Maass graph compiled and run on each backend's simulator,
    a readout trained on that target's own training run, tested.
 5. Energy per inference (one test sample) from each target's counters (neurodeploy.energy).
-
---nalsm-only reruns 2 and the NALSM crossbar row; the Maass rows on hardware and the crossbar-gap
-line are carried over from the existing --out file, which says so and names the commit that last
-wrote it.
-
---branching-only reruns the float liquids on the test set and rewrites only the branching section of
-the --out file, which then says which run each part of the file comes from.
 """
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,25 +57,9 @@ def energy_uj(res, target) -> float:
     return estimate(res, target, per="sample").per_inference.point * 1e6
 
 
-def carried(path: Path) -> tuple[str, list[str]]:
-    """The crossbar-gap line and the Maass rows on hardware of an earlier results file, and a line
-    saying where they come from (kept as is if that file was itself a --nalsm-only run)."""
-    text = path.read_text().splitlines()
-    keep = [ln for ln in text if ln.startswith("Crossbar gap:")]
-    keep += [ln for ln in text if ln.startswith("| ") and "| Maass |" in ln and not ln.startswith("| float")]
-    source = [ln for ln in text if ln.startswith("Carried over")]
-    if not source:
-        commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", path.name], cwd=path.parent,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        source = [f"Carried over from the full run of commit {commit} (`--nalsm-only` rerun): the crossbar-gap "
-                  "line and the Maass rows on crossbar-rram, Loihi 2 and SpiNNaker 2 (this liquid is unchanged; "
-                  "the Maass float row, rerun, checks it)."]
-    return source[0], keep
-
-
 def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
     """The branching factor table: spikes maps Maass, start, tuned to their test-set spikes."""
-    labels = {"Maass": "Maass column",  # not "| Maass |": carried() takes those rows for hardware rows
+    labels = {"Maass": "Maass column",
               "start": f"NALSM start (every liquid synapse at the bound {liquid.weight_bound(net):.3f})",
               "tuned": "NALSM tuned (astrocyte-modulated STDP, one pass over the training set)"}
     w = liquid.NALSM_BF_WINDOW
@@ -103,35 +79,10 @@ def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
             "structure (a synapse pruned to 0 still counts, as in their W_mask)."]
 
 
-def replace_branching(path: Path, section: list[str], wall: float) -> None:
-    """Rewrite only the branching part of an earlier results file (from its first line starting
-    with 'Branching factor' or '## Branching factor' up to 'Spikes per step'), saying where each
-    part of the file comes from."""
-    text = path.read_text().splitlines()
-    first = next(i for i, ln in enumerate(text) if ln.startswith(("Branching factor", "## Branching factor")))
-    last = next(i for i, ln in enumerate(text) if ln.startswith("Spikes per step"))
-    rest = [ln for ln in text[first:last] if ln.startswith("The rest of this file")]
-    if not rest:
-        commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", path.name], cwd=path.parent,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        rest = [f"The rest of this file (accuracies, energies, spikes per step) comes from the run recorded in "
-                f"commit {commit}."]
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path.parent, capture_output=True,
-                          text=True, check=True).stdout.strip()
-    note = (f"This section: `run.py --branching-only` on commit {head} ({wall:.0f} s). Its liquids are rebuilt with "
-            "the seeds of the full run: the silent-tail column checks them against that run's branching line.")
-    path.write_text("\n".join(text[:first] + section + ["", note, *rest, ""] + text[last:]) + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.md"))
-    mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--nalsm-only", action="store_true",
-                    help="rerun the float rows and the NALSM rows only, carry the others over from --out")
-    mode.add_argument("--branching-only", action="store_true",
-                    help="rerun the float liquids on the test set, rewrite only the branching section of --out")
     args = ap.parse_args()
     t0 = time.perf_counter()
     (xtr, ytr), (xte, yte) = saccades.load()
@@ -144,13 +95,6 @@ def main() -> None:
 
     net = liquid.maass(n_in)
     g = liquid.graph(net, n_in)
-    if args.branching_only:
-        tuned = liquid.nalsm_tune(net, xtr)
-        spikes = {k: simulate(liquid.graph(v, n_in), xte, record=["liquid"]).spikes["liquid"]
-                  for k, v in (("Maass", net), ("start", liquid.at_bound(net)), ("tuned", tuned))}
-        replace_branching(Path(args.out), branching_section(net, spikes, T), time.perf_counter() - t0)
-        print(Path(args.out).read_text())
-        return
     ref_tr = simulate(g, xtr, record=["liquid"]).spikes["liquid"]
     ref_te = simulate(g, xte, record=["liquid"]).spikes["liquid"]
     _, acc_float = fit(ref_tr, ytr, ref_te, yte, T)
@@ -166,49 +110,44 @@ def main() -> None:
     row = lambda *r: "| " + " | ".join(r) + " |"  # noqa: E731
     rows = [row("float (reference simulator)", "Maass", f"{acc_float:.2%}", "", ""),
             row("float (reference simulator)", "NALSM-tuned", f"{acc_nalsm:.2%}", "", "")]
-    if args.nalsm_only:
-        source, (gap, *maass_rows) = carried(Path(args.out))
-        xbar_rows = [r for r in maass_rows if r.startswith("| crossbar-rram")]
-        other_rows = [r for r in maass_rows if not r.startswith("| crossbar-rram")]
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if not args.nalsm_only:
-            source, xbar_rows, other_rows = "", [], []
-            art = bk.compile(g, "crossbar-rram", tmp / "xbar", options={"reservoir": "liquid", "seed": "0"})
-            ideal_tr = bk.run(art.path, xtr, record=["liquid"]).spikes["liquid"]
-            ideal = bk.run(art.path, xte, record=["liquid"])
-            W, acc_ideal = fit(ideal_tr, ytr, ideal.spikes["liquid"], yte, T)
-            accs, accs_chip, res = [], [], None
-            for k in range(args.draws):
-                opts = {"seed": k, "effects": EFFECTS, "drift_time": DRIFT_TIME}
-                res = bk.run(art.path, xte, record=["liquid"], engine_options=opts)
-                accs.append(readout.accuracy(W, feats(res.spikes["liquid"], T), yte))
-                chip_tr = bk.run(art.path, xtr, record=["liquid"], engine_options=opts).spikes["liquid"]
-                accs_chip.append(fit(chip_tr, ytr, res.spikes["liquid"], yte, T)[1])
-            a, c = np.array(accs), np.array(accs_chip)
-            xbar_rows.append(row("crossbar-rram, ideal devices (reservoir from device draw)", "Maass",
-                                 f"{acc_ideal:.2%}", "", f"{energy_uj(ideal, 'crossbar-rram'):.3g}"))
-            for label, v, note in ((f"readout trained on ideal devices", a, ""),
-                                   ("readout trained on each chip's own training run", c,
-                                    "the zero-shot recipe: the digital head is trained on the hardware")):
-                lo, hi = np.quantile(v, [0.025, 0.975])
-                xbar_rows.append(row(f"crossbar-rram, {args.draws} device draws ({EFFECTS}, 1 day), {label}", "Maass",
-                                     f"{v.mean():.2%} (95 % of draws {lo:.2%}..{hi:.2%})", note,
-                                     f"{energy_uj(res, 'crossbar-rram'):.3g}"))
-            gap = (f"Crossbar gap: ideal devices {acc_ideal:.2%} vs float {acc_float:.2%} "
-                   f"({(acc_ideal - acc_float) * 100:+.2f} points; the seed paper reports about 0.5); "
-                   f"device draws: {a.mean():.2%} ({(a.mean() - acc_float) * 100:+.2f} points) with the ideal-device "
-                   f"readout, {c.mean():.2%} ({(c.mean() - acc_float) * 100:+.2f} points) with a readout trained per chip.")
-            for target in ("loihi2", "spinnaker2"):
-                try:
-                    at = bk.compile(g, target, tmp / target)
-                    tr = bk.run(at.path, xtr, record=["liquid"]).spikes["liquid"]
-                    te = bk.run(at.path, xte, record=["liquid"])
-                    _, acc = fit(tr, ytr, te.spikes["liquid"], yte, T)
-                    other_rows.append(row(target, "Maass", f"{acc:.2%}", "", f"{energy_uj(te, target):.3g}"))
-                except Exception as e:  # a target that cannot take this graph says why in the table
-                    other_rows.append(row(target, "Maass", "not run", f"{type(e).__name__}: {e}", ""))
+        xbar_rows, other_rows = [], []
+        art = bk.compile(g, "crossbar-rram", tmp / "xbar", options={"reservoir": "liquid", "seed": "0"})
+        ideal_tr = bk.run(art.path, xtr, record=["liquid"]).spikes["liquid"]
+        ideal = bk.run(art.path, xte, record=["liquid"])
+        W, acc_ideal = fit(ideal_tr, ytr, ideal.spikes["liquid"], yte, T)
+        accs, accs_chip, res = [], [], None
+        for k in range(args.draws):
+            opts = {"seed": k, "effects": EFFECTS, "drift_time": DRIFT_TIME}
+            res = bk.run(art.path, xte, record=["liquid"], engine_options=opts)
+            accs.append(readout.accuracy(W, feats(res.spikes["liquid"], T), yte))
+            chip_tr = bk.run(art.path, xtr, record=["liquid"], engine_options=opts).spikes["liquid"]
+            accs_chip.append(fit(chip_tr, ytr, res.spikes["liquid"], yte, T)[1])
+        a, c = np.array(accs), np.array(accs_chip)
+        xbar_rows.append(row("crossbar-rram, ideal devices (reservoir from device draw)", "Maass",
+                             f"{acc_ideal:.2%}", "", f"{energy_uj(ideal, 'crossbar-rram'):.3g}"))
+        for label, v, note in ((f"readout trained on ideal devices", a, ""),
+                               ("readout trained on each chip's own training run", c,
+                                "the zero-shot recipe: the digital head is trained on the hardware")):
+            lo, hi = np.quantile(v, [0.025, 0.975])
+            xbar_rows.append(row(f"crossbar-rram, {args.draws} device draws ({EFFECTS}, 1 day), {label}", "Maass",
+                                 f"{v.mean():.2%} (95 % of draws {lo:.2%}..{hi:.2%})", note,
+                                 f"{energy_uj(res, 'crossbar-rram'):.3g}"))
+        gap = (f"Crossbar gap: ideal devices {acc_ideal:.2%} vs float {acc_float:.2%} "
+               f"({(acc_ideal - acc_float) * 100:+.2f} points; the seed paper reports about 0.5); "
+               f"device draws: {a.mean():.2%} ({(a.mean() - acc_float) * 100:+.2f} points) with the ideal-device "
+               f"readout, {c.mean():.2%} ({(c.mean() - acc_float) * 100:+.2f} points) with a readout trained per chip.")
+        for target in ("loihi2", "spinnaker2"):
+            try:
+                at = bk.compile(g, target, tmp / target)
+                tr = bk.run(at.path, xtr, record=["liquid"]).spikes["liquid"]
+                te = bk.run(at.path, xte, record=["liquid"])
+                _, acc = fit(tr, ytr, te.spikes["liquid"], yte, T)
+                other_rows.append(row(target, "Maass", f"{acc:.2%}", "", f"{energy_uj(te, target):.3g}"))
+            except Exception as e:  # a target that cannot take this graph says why in the table
+                other_rows.append(row(target, "Maass", "not run", f"{type(e).__name__}: {e}", ""))
         artn = bk.compile(gn, "crossbar-rram", tmp / "xbarn")
         ntr = bk.run(artn.path, xtr, record=["liquid"]).spikes["liquid"]
         nte = bk.run(artn.path, xte, record=["liquid"])
@@ -226,9 +165,7 @@ def main() -> None:
              gap, "",
              "| run | liquid | test accuracy | note | energy per inference (uJ) |", "|---|---|---|---|---|",
              *rows, *xbar_rows, nalsm_xbar, *other_rows,
-             "", f"Wall time {time.perf_counter() - t0:.0f} s{' (--nalsm-only)' if args.nalsm_only else ''}."]
-    if source:
-        lines += ["", source]
+             "", f"Wall time {time.perf_counter() - t0:.0f} s."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
