@@ -108,3 +108,16 @@ def test_reservoir_weights_are_the_device_draw(tmp_path):
     q = bk.get("crossbar").quantized_graph(Artifact(a.path)).nodes["w"].weight
     assert np.array_equal(np.sign(q), np.sign(w))  # the graph gives connectivity and signs
     assert np.abs(q[w != 0]).mean() == pytest.approx(np.abs(w[w != 0]).mean(), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ("crossbar-pcm", "crossbar-rram"))
+@pytest.mark.parametrize("frac", (0.0, 0.08, 0.5, 0.92))
+def test_expected_conductance_is_the_mean_of_draws(name, frac):
+    """device.expected (closed forms: where the IR-drop kernels are linearised) against the mean of
+    200,000 cells drawn with every random effect, one hour after programming."""
+    d = dev(name)
+    eff = ("programming", "faults", "drift", "read_noise")
+    g_t = np.full(N, d.g_min + frac * (d.g_max - d.g_min))
+    g, _ = dv.draw(g_t, d, eff, 3600.0, np.random.default_rng(7))
+    want = dv.expected(g_t[:1], d, eff, 3600.0)[0]
+    assert want == pytest.approx(g.mean(), abs=5 * g.std() / np.sqrt(N) + 1e-4 * d.g_max)

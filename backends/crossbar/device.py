@@ -7,7 +7,9 @@ target uses the same forms with its own coefficients), x = g_target / g_max:
 
 - programming: g = g_target + sigma_prog(x) * N(0,1), sigma_prog = c0 + c1 x + c2 x^2, then
   clamped at 0; write-verify re-draws every cell outside +-verify_tolerance, up to N times;
-- stuck-at faults: a cell is stuck at g_min (rate stuck_off) or at g_max (rate stuck_on);
+- stuck-at faults: a cell is stuck at g_min (rate stuck_off) or at g_max (rate stuck_on), drawn as
+  the binomial count of faulty cells, their places uniformly without replacement and each one's kind
+  (the same law as a Bernoulli draw per cell, without a random number per healthy cell);
 - drift: nu = |mu + sigma N(0,1)| drawn per cell at programming from its target,
   mu/sigma = clip(slope*ln(x) + offset, min, max); g(t) = g_prog * ((t + t0)/t0)^-nu;
 - 1/f read noise accumulated to time t: Q = min(q0 / (g_prog/g_max)^q_exp, q_max),
@@ -19,8 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 ROLE = "simulate"
+
+_CELLS = 32768  # format: cells per cache-sized chunk of a draw's elementwise chain (not hardware)
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,20 @@ def program(g_target: np.ndarray, d: Device, rng: np.random.Generator, verify: i
     return np.maximum(g, 0, out=g)
 
 
+def stuck_cells(size: int, d: Device, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted flat indices of the stuck cells, True where stuck off rather than on)."""
+    p = d.stuck_off + d.stuck_on
+    hit = np.sort(rng.choice(size, rng.binomial(size, p), replace=False)) if p > 0 else np.zeros(0, np.intp)
+    return hit, rng.random(hit.size) * p < d.stuck_off
+
+
 def stuck(g: np.ndarray, d: Device, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(conductances with stuck cells replaced, code per cell: 0 ok, 1 stuck off, 2 stuck on)."""
-    u = rng.random(g.shape, dtype=np.float32).ravel()
-    hit = np.flatnonzero(u < d.stuck_off + d.stuck_on)
+    hit, off = stuck_cells(g.size, d, rng)
     code = np.zeros(g.size, np.int8)
-    code[hit] = np.where(u[hit] < d.stuck_off, 1, 2)
+    code[hit] = np.where(off, 1, 2)
     out = g.copy().ravel()
-    out[hit] = np.where(code[hit] == 1, d.g_min, d.g_max)
+    out[hit] = np.where(off, d.g_min, d.g_max)
     return out.reshape(g.shape), code.reshape(g.shape)
 
 
@@ -138,3 +149,56 @@ def read_noise(g_prog: np.ndarray, g_drift: np.ndarray, t: float, d: Device,
     g *= noise
     g += g_drift
     return np.maximum(g, 0, out=g)
+
+
+def draw(g_target: np.ndarray, d: Device, eff, t: float, rng: np.random.Generator, verify: int = 0,
+         sigma: np.ndarray | None = None, nu: tuple | None = None) -> tuple[np.ndarray, int]:
+    """(conductances, stuck cells) of one draw of the random effects in `eff` ("programming",
+    "faults", "drift", "read_noise") at `t` seconds, in cache-sized chunks of cells: the chain's
+    elementwise passes then stay in the core's cache instead of streaming 8 MB arrays each time.
+    `sigma` and `nu` are `prog_sigma` and `nu_stats` of the targets when the caller keeps them."""
+    out = np.empty_like(g_target)
+    src, dst = g_target.reshape(-1), out.reshape(-1)
+    sig = None if sigma is None else sigma.reshape(-1)
+    mu, sd = (None, None) if nu is None else (nu[0].reshape(-1), nu[1].reshape(-1))
+    hit, off = stuck_cells(src.size, d, rng) if "faults" in eff else (np.zeros(0, np.intp), np.zeros(0, bool))
+    at = np.searchsorted(hit, np.arange(0, src.size + _CELLS, _CELLS))
+    for c, a in enumerate(range(0, src.size, _CELLS)):
+        s = slice(a, a + _CELLS)
+        gt = src[s]
+        g = program(gt, d, rng, verify, None if sig is None else sig[s]) if "programming" in eff else gt
+        if at[c] < at[c + 1]:
+            g = g.copy() if g is gt else g
+            g[hit[at[c]:at[c + 1]] - a] = np.where(off[at[c]:at[c + 1]], d.g_min, d.g_max)
+        g_drift = g
+        if "drift" in eff:
+            g_drift = drift(g, drift_exponents(gt, d, rng, stats=None if mu is None else (mu[s], sd[s])), t, d)
+        dst[s] = read_noise(g, g_drift, t, d, rng) if "read_noise" in eff else g_drift
+    return out, int(hit.size)
+
+
+def expected(g_target: np.ndarray, d: Device, eff, t: float) -> np.ndarray:
+    """E[g] per cell after the random effects in `eff` at `t` seconds (float64), from the closed
+    forms of the laws above: the point the IR-drop kernels are linearised at (one for all draws).
+    Write-verify is taken as not moving the mean, and the read noise's Q at the mean programmed
+    conductance (tests/test_crossbar_irdrop.py states what the kernels' error is with it)."""
+    g = np.asarray(g_target, np.float64)
+    if "programming" in eff:
+        s = prog_sigma(g, d)
+        z = np.divide(g, s, out=np.full_like(g, np.inf), where=s > 0)          # s = 0: no noise
+        g = g * ndtr(z) + s * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)        # E[max(g + s N, 0)]
+    if "faults" in eff:
+        g = (1 - d.stuck_off - d.stuck_on) * g + d.stuck_off * d.g_min + d.stuck_on * d.g_max
+    g_prog = g
+    if "drift" in eff and t > 0:
+        mu, sd = nu_stats(np.asarray(g_target, np.float64), d)
+        L = np.log((t + d.t0) / d.t0)                                          # E[exp(-L |mu + sd N|)]
+        g = g * (np.exp(L * (L * sd * sd / 2 - mu)) * ndtr(mu / sd - L * sd)
+                 + np.exp(L * (L * sd * sd / 2 + mu)) * ndtr(-mu / sd - L * sd))
+    if "read_noise" in eff:
+        q0, qe, qmax = d.noise_q
+        q = np.minimum(q0 * np.exp(-qe * _log_rel(g_prog, d)), qmax)
+        q = q * np.sqrt(np.log((t + d.t0 + d.t_read) / (2 * d.t_read)))
+        with np.errstate(divide="ignore"):                                      # q = 0: no noise
+            g = g * (ndtr(1 / q) + q * np.exp(-1 / (2 * q * q)) / np.sqrt(2 * np.pi))  # E[max(1 + q N, 0)]
+    return g
