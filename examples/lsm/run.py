@@ -63,9 +63,13 @@ def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
               "start": f"NALSM start (every liquid synapse at the bound {liquid.weight_bound(net):.3f})",
               "tuned": "NALSM tuned (astrocyte-modulated STDP, one pass over the training set)"}
     w = liquid.NALSM_BF_WINDOW
-    rows = [f"| {labels[k]} | {liquid.branching(s, T):.3f} | {liquid.branching_nalsm(s, net['rec'], T):.3f} | "
-            f"{liquid.branching_nalsm(s, net['rec'], T, window=2 * w):.3f} |" for k, s in spikes.items()]
     ms = liquid.DT * 1e3
+    bf = {k: (liquid.branching(s, T), liquid.branching_nalsm(s, net['rec'], T),
+              liquid.branching_nalsm(s, net['rec'], T, window=2 * w)) for k, s in spikes.items()}
+    rows = [f"| {labels[k]} | " + " | ".join(f"{b:.3f}" for b in v) + " |" for k, v in bf.items()]
+    moves = [f"{name} {abs(a - 1):.3f} -> {abs(b - 1):.3f} ({'towards' if abs(b - 1) < abs(a - 1) else 'away from'} 1)"
+             for name, a, b in zip(("silent tail", f"NALSM's, {w * ms:g} ms", f"NALSM's, {2 * w * ms:g} ms"),
+                                   bf["start"], bf["tuned"])]
     return ["## Branching factor (test set; critical = 1)", "",
             f"| liquid | silent tail: sum A(t+1) / sum A(t) | NALSM's estimator during input, {w * ms:g} ms windows "
             f"(nearest their 4 ms) | same, {2 * w * ms:g} ms windows |", "|---|---|---|---|",
@@ -76,7 +80,8 @@ def branching_section(net: dict, spikes: dict, T: int) -> list[str]:
             "its presynaptic ones in the window before (at least 1), averaged over its spikes, then over the "
             f"neurons that spiked, then over samples; spikes of input steps {liquid.NALSM_BF_BUFFER}.."
             f"{T - liquid.NALSM_BF_BUFFER - 1} only. Synapses: the untuned "
-            "structure (a synapse pruned to 0 still counts, as in their W_mask)."]
+            "structure (a synapse pruned to 0 still counts, as in their W_mask).", "",
+            "Distance from critical |b - 1|, NALSM start -> tuned: " + "; ".join(moves) + "."]
 
 
 def main() -> None:
