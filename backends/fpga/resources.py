@@ -12,9 +12,9 @@ What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/ben
   block RAM;
 - only the live lanes count: in a one-word layer of N < P neurons the padding lanes are constants;
 - DSP48E2: a signed x by y bit product takes ceil((x-1)/(a-1)) * ceil((y-1)/(b-1)) slices (a x b =
-  27 x 18, the cheaper way round); one v*A per LIF lane (and j*As, (acc << F)*G per CubaLIF lane),
-  r*c, its index product and r*(K1+LUT) per two-point lane; a weight address (row * W, W not a
-  power of two) at least ``estimate.dsp_min_product_bits`` wide takes one;
+  27 x 18, the cheaper way round); one v*A per LIF lane (and j*As, acc*G per CubaLIF lane: Yosys's
+  opt_expr drops the zero low bits of acc << F), r*c, its index product and r*(K1+LUT) per
+  two-point lane; a weight-address multiply takes one where Yosys maps it (`weight_address_dsps`);
 - FF: the synchronous read registers of every read port out of block RAM, a depth-1 memory's
   contents, the spike bitmap of a layer that feeds another, the controller counters;
 - LUT, counted per lane as one LUT per bit of each adder, comparator and multiplexer of the
@@ -103,6 +103,33 @@ def varying_bits(words: list[int], width: int) -> int:
     return bin((any_one & ~same_one) & ((1 << width) - 1)).count("1")
 
 
+def weight_address_dsps(spec: dict, target: Target) -> dict[str, int]:
+    """Layer name -> DSP48E2 of the weight-address multiplies (idx + row0) * W it is the first to use.
+
+    What synth_xilinx does to the design's unsigned product (idx: index_bits; + row0 one bit more; W
+    bitlen(W) bits; its low bits feed a memory address of ceil(log2(rows * W)) bits): opt_expr drops
+    the tz trailing zero bits of W (passes/opt/opt_expr.cc; a power of two becomes a shift), opt_merge
+    then makes one multiply of the products with the same row0 and odd part of W, wreduce keeps the
+    product bits the addresses use (passes/opt/wreduce.cc): Y = min(address bits, A + bitlen(W)) - tz.
+    mul2dsp maps it to a DSP when both operands have 2 bits or more and Y at least
+    estimate.dsp_min_product_bits (techlibs/common/mul2dsp.v, DSP_Y_MINWIDTH; techlibs/xilinx/
+    synth_xilinx.cc)."""
+    groups: dict[tuple[int, int], list] = {}  # (row0, odd part of W) -> [first layer, A bits, widest Y]
+    for lay in spec["layers"]:
+        W = lay["words"]
+        tz = (W & -W).bit_length() - 1
+        address = (lay["rows"] * W - 1).bit_length()
+        for e in lay["sources"]:
+            a = spec["index_bits"] if e["row0"] == 0 else max(spec["index_bits"], e["row0"].bit_length()) + 1
+            g = groups.setdefault((e["row0"], W >> tz), [lay["name"], a, 0])
+            g[2] = max(g[2], min(address, a + W.bit_length()) - tz)
+    out: dict[str, int] = {}
+    for (_, odd), (name, a, y) in groups.items():
+        if odd > 1 and a > 1 and y >= int(target.v("estimate.dsp_min_product_bits")):
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
 def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
     """{"bram36", "dsp", "lut", "ff"} of the whole core, and per layer (module docstring)."""
     P, wb, ab, vb, D, F = (spec[k] for k in ("lanes", "weight_bits", "acc_bits", "v_bits", "decay_bits", "frac_bits"))
@@ -116,6 +143,7 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
 
     est = {k: float(target.v(f"estimate.{k}")) for k in ("rom_in_context", "lut_per_controller", "lut_per_edge",
                                                          "lut_per_scanned_neuron", "lut_per_const_compare_bit")}
+    address_dsps = weight_address_dsps(spec, target)
     per_layer, total = {}, {"bram36": 0.0, "dsp": 0, "lut": 0, "ff": 0}
     for lay, a in zip(spec["layers"], arrays):
         W, tp = lay["words"], lay["kind"] == "two_point"
@@ -152,11 +180,11 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
             dsps = L * dsp(vb, D + 2)  # v * A, A unsigned D + 1 bits
             cmp = vb if W > 1 else math.ceil(vb * est["lut_per_const_compare_bit"])
             lane = ab + split(vb, D + 2) + vb * bool(a["bias"].any()) + max(vb - F, 0) + cmp + vb
-            if jb:  # j*As and (acc << F)*G in DSPs; + j into v, their sum, + bias_j (not yet synthesised)
-                dsps += L * (dsp(jb, D + 2) + dsp(ab + F, spec["gain_bits"]))
-                lane += vb + jb + D + 1 + jb
-        addr = lay["rows"].bit_length() + W.bit_length()  # weight address (row0 + idx) * W: a DSP if wide
-        dsps += int(W & (W - 1) != 0 and addr >= int(target.v("estimate.dsp_min_product_bits")))
+            if jb:  # j*As and acc*G in DSPs (opt_expr drops the F zero bits of acc << F), the partial
+                # products of each; + j into v, their sum, + bias_j
+                dsps += L * (dsp(jb, D + 2) + dsp(ab, spec["gain_bits"]))
+                lane += split(jb, D + 2) + split(ab, spec["gain_bits"]) + vb + jb + D + 1 + jb
+        dsps += address_dsps.get(lay["name"], 0)
         regs = L * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
         regs -= L * wb * weights["lutram"] * (W == 1)
         bitmap = lay["size"] if lay["consumers"] else 0  # a padding lane's bit is a constant 0
