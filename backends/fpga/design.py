@@ -24,6 +24,12 @@ from .layout import lut_width, pack, param_fields
 ROLE = "compile"
 
 
+# The weights in block RAM (issue #12): Yosys memory_libmap (passes/memory/memory_libmap.cc,
+# determine_style) maps a memory with rom_style = "block" to block RAM only. Left to choose, it made a
+# small weight ROM logic, mapped with its address logic at 1.8x-8x the ROM's own LUTs (bench/README.md).
+WEIGHT_ATTRS = {"rom_style": "block"}
+
+
 def bits_for(n: int) -> int:
     return max(1, int(n).bit_length())
 
@@ -57,7 +63,7 @@ class Core(Elaboratable):
             W, fields = lay["words"], param_fields(sp, lay)
             pw = sum(w for _, w, _ in fields)
             wm = Memory(shape=unsigned(P * wb), depth=lay["rows"] * W,
-                        init=pack([a["w"].reshape(lay["rows"] * W, P)], [wb]))
+                        init=pack([a["w"].reshape(lay["rows"] * W, P)], [wb]), attrs=WEIGHT_ATTRS)
             pm = Memory(shape=unsigned(P * pw), depth=W,
                         init=pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields]))
             vm = Memory(shape=unsigned(P * vb), depth=W, init=[])
