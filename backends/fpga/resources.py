@@ -6,23 +6,23 @@ What Yosys ``synth_xilinx`` makes of the design (synth.py measures it; bench/ben
   layer's current j W x P*jb). The state memories are LUT-RAM up to ``estimate.lutram_max_depth``
   words or ``lutram_max_bits`` bits (read and write at one address: RAM32M16 / RAM64M8 up to 64
   words, 64 bits per LUT deeper; UG574), else the fewest RAMB36 over the part's aspect ratios
-  (UG573, RAMB18 halves). The weight and parameter memories are constant ROMs: their bit columns
-  equal in every word are constants, the others are logic (one LUT6 per 64 words per bit, F7/F8
-  join four) up to ``estimate.rom_logic_bits_per_ramb18`` bits per RAMB18 they would take, else
-  block RAM;
+  (UG573, RAMB18 halves). The weight memory is always block RAM (design.py gives it rom_style =
+  "block"), the fewest RAMB36 likewise. The parameter memory is a constant ROM: its bit columns equal in every
+  word are constants, the others are logic (one LUT6 per 64 words per bit, F7/F8 join four) up to
+  ``estimate.rom_logic_bits_per_ramb18`` bits per RAMB18 they would take, else block RAM;
 - only the live lanes count: in a one-word layer of N < P neurons the padding lanes are constants;
 - DSP48E2: a signed x by y bit product takes ceil((x-1)/(a-1)) * ceil((y-1)/(b-1)) slices (a x b =
   27 x 18, the cheaper way round); one v*A per LIF lane (and j*As, acc*G per CubaLIF lane: Yosys's
   opt_expr drops the zero low bits of acc << F), r*c, its index product and r*(K1+LUT) per
   two-point lane; a weight-address multiply takes one where Yosys maps it (`weight_address_dsps`);
-- FF: the synchronous read registers of every read port out of block RAM, a depth-1 memory's
-  contents, the spike bitmap of a layer that feeds another, the controller counters;
+- FF: the synchronous read registers of every read port out of LUT-RAM (block RAM has its own),
+  a depth-1 memory's contents, the spike bitmap of a layer that feeds another, the controller counters;
 - LUT, counted per lane as one LUT per bit of each adder, comparator and multiplexer of the
-  datapath (``estimate`` rounds and constants: UG574, or measured), the state LUT-RAM and the ROMs
-  as above, the bitmap's write enables and read multiplexer; three coefficients are fitted to
-  synthesis (the target says on which configurations): the control logic of a layer of more than
-  one word, of each layer-to-layer connection, and the factor a weight ROM takes in context over
-  the same ROM alone.
+  datapath (``estimate`` rounds and constants: UG574, or measured), the state LUT-RAM and the
+  parameter ROMs as above, the bitmap's write enables and read multiplexer; three coefficients are
+  fitted to synthesis (the target says on which configurations): the control logic of a layer of
+  more than one word, of each layer-to-layer connection, and the factor a two-point lane's exp
+  table (a ROM in logic at a combinational index) takes over the same ROM alone.
 
 `rules_from_shapes` needs only the layer sizes and fan-ins, so a graph far over the part is refused
 before anything big is built.
@@ -141,7 +141,7 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
     def split(x: int, y: int) -> int:  # the LUT adder summing a product's partial products over DSPs
         return x + y - (a_bits - 1) if dsp(x, y) > 1 else 0
 
-    est = {k: float(target.v(f"estimate.{k}")) for k in ("rom_in_context", "lut_per_controller", "lut_per_edge",
+    est = {k: float(target.v(f"estimate.{k}")) for k in ("lut_per_controller", "lut_per_edge", "exp_table_in_context",
                                                          "lut_per_scanned_neuron", "lut_per_const_compare_bit")}
     address_dsps = weight_address_dsps(spec, target)
     per_layer, total = {}, {"bram36": 0.0, "dsp": 0, "lut": 0, "ff": 0}
@@ -152,16 +152,12 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
         n_acc = 2 if tp else 1
         pw = sum(w for _, w, _ in fields)
         L = min(P, lay["size"])  # live lanes: in a one-word layer the padding lanes are constants
-        weights = memory(target, P * wb, lay["rows"] * W, rom=True)
         state = [memory(target, P * ab, W)] * n_acc + ([] if tp else [memory(target, P * vb, W)]) + \
             ([memory(target, P * jb, W)] if jb else [])
         words = pack([a[name].reshape(W, P) for name, _, _ in fields], [w for _, w, _ in fields])
         varying = varying_bits(words, P * pw)  # constant columns of the ROM are no memory at all
         params = memory(target, varying, W, rom=True) if varying else {"bram36": 0, "lut": 0, "lutram": True}
         rom = rom_luts(target, varying, W) if params["lutram"] else 0
-        if weights["lutram"]:  # the weight ROM as logic, its constant columns free
-            w_words = pack([a["w"].reshape(lay["rows"] * W, P)], [wb])
-            rom += round(rom_luts(target, varying_bits(w_words, P * wb), lay["rows"] * W) * est["rom_in_context"])
         # Per lane one LUT per bit of each adder, comparator and multiplexer (UG574: a carry-chain bit
         # takes one LUT): acc + weight; v: the partial products of v*A (the rounding constant goes
         # into the DSP48E2's ALU, UG579), + bias (when not all zero), + acc << F (its low F bits pass
@@ -173,8 +169,10 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
             dsps = L * (dsp(ab + 1, ab + 1) + dsp(2 * ab + 2, km + 1) + dsp(ab + 1, lw + 2))
             raw = 2 * ab + km + 2 - t["sh"]  # ((r*c*km + round) >> sh) - i0, then its clamp compare
             # the adders (two accumulators; r and c = acc + bias), raw and its clamp, the index mux, the exp table (one
-            # ROM per lane), k1 + table, the partial products of r*c*km, the value register mux
-            lane = len(TWO_POINT_ADDERS) * ab + 2 * raw + 2 * lb + rom_luts(target, lw, 2 ** lb) + lw + split(2 * ab + 2, km + 1) + \
+            # ROM per lane, logic read at a combinational index: a fitted factor over the same ROM alone), k1 + table,
+            # the partial products of r*c*km, the value register mux
+            table = rom_luts(target, lw, 2 ** lb) * est["exp_table_in_context"]
+            lane = len(TWO_POINT_ADDERS) * ab + 2 * raw + 2 * lb + table + lw + split(2 * ab + 2, km + 1) + \
                 spec["value_bits"]
         else:
             dsps = L * dsp(vb, D + 2)  # v * A, A unsigned D + 1 bits
@@ -185,14 +183,14 @@ def estimate(spec: dict, target: Target, arrays: list[dict]) -> dict:
                 dsps += L * (dsp(jb, D + 2) + dsp(ab, spec["gain_bits"]))
                 lane += split(jb, D + 2) + split(ab, spec["gain_bits"]) + vb + jb + D + 1 + jb
         dsps += address_dsps.get(lay["name"], 0)
-        regs = L * (wb * weights["lutram"] + ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
-        regs -= L * wb * weights["lutram"] * (W == 1)
+        regs = L * (ab * n_acc + (0 if tp else vb) + jb) * (2 if W == 1 else 1)
         bitmap = lay["size"] if lay["consumers"] else 0  # a padding lane's bit is a constant 0
         # the bitmap: a write enable per word, one read multiplexer (4 inputs per LUT); a controller per
         # layer of more than one word (its word counter compares and address logic; fitted)
         control = (W + math.ceil(bitmap * est["lut_per_scanned_neuron"]) if bitmap else 0) + \
             est["lut_per_controller"] * (W > 1) + est["lut_per_edge"] * len(lay["consumers"])
-        r = {"bram36": weights["bram36"] + params["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
+        weights = bram36(target, P * wb, lay["rows"] * W)
+        r = {"bram36": weights + params["bram36"] + sum(m["bram36"] for m in state), "dsp": dsps,
              "lut": round(L * lane + sum(m["lut"] for m in state) + rom + control),
              "ff": regs + bitmap}
         per_layer[lay["name"]] = r
