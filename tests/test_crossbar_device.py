@@ -46,11 +46,11 @@ def test_write_verify_leaves_the_expected_fraction_outside_tolerance(verify):
 
 def test_stuck_at_rates_are_binomial():
     d = dev("crossbar-rram")  # 0.1 % off, 0.1 % on
-    g, code = dv.stuck(np.full(N, 5 * US), d, np.random.default_rng(0))
-    for c, level in ((1, 1 * US), (2, 10 * US)):
-        k = int(np.sum(code == c))
+    g, faults = dv.draw(np.full(N, 5 * US), d, ("faults",), 0.0, np.random.default_rng(0))
+    for level in (1 * US, 10 * US):  # stuck off at g_min, stuck on at g_max
+        k = int(np.sum(g == level))
         assert stats.binomtest(k, N, 0.001).pvalue > 1e-3
-        assert np.all(g[code == c] == level)
+    assert faults == np.sum(g != 5 * US) and np.all((g == 5 * US) | (g == 1 * US) | (g == 10 * US))
 
 
 def test_pcm_drift_exponents_follow_the_folded_normal():

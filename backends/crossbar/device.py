@@ -85,16 +85,6 @@ def stuck_cells(size: int, d: Device, rng: np.random.Generator) -> tuple[np.ndar
     return hit, rng.random(hit.size) * p < d.stuck_off
 
 
-def stuck(g: np.ndarray, d: Device, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(conductances with stuck cells replaced, code per cell: 0 ok, 1 stuck off, 2 stuck on)."""
-    hit, off = stuck_cells(g.size, d, rng)
-    code = np.zeros(g.size, np.int8)
-    code[hit] = np.where(off, 1, 2)
-    out = g.copy().ravel()
-    out[hit] = np.where(off, d.g_min, d.g_max)
-    return out.reshape(g.shape), code.reshape(g.shape)
-
-
 def _log_rel(g: np.ndarray, d: Device) -> np.ndarray:
     """ln(|g| / g_max), floored at the dtype's smallest normal number (g = 0 has no logarithm)."""
     a = np.abs(g)
