@@ -194,6 +194,35 @@ def test_monte_carlo_is_seeded_and_reports_intervals(tmp_path):
     assert "accuracy" in a and 0 <= a["accuracy"]["mean"] <= 1
 
 
+def test_monte_carlo_draws_do_not_depend_on_where_they_run(tmp_path, monkeypatch):
+    """Worker processes (the default), threads (where the process cannot fork) and one core give
+    the same draws, bit for bit."""
+    from neurodeploy.backends.crossbar import simulator
+
+    art = bk.compile(net(("LIF", "LIF"), (24, 40, 10)), "crossbar-pcm", tmp_path / "a", options={"effects": "all"})
+    opts = {"samples": 7, "seed": 2, "drift_time": 60.0}
+    pools = []
+
+    class Pool(simulator.ProcessPoolExecutor):
+        def __init__(self, *a, **k):
+            pools.append(k["mp_context"].get_start_method())
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(simulator, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(simulator.os, "cpu_count", lambda: 2)
+    runs = [bk.run(art.path, spikes(24), engine_options=opts)]
+    assert pools == ["fork"]
+    monkeypatch.setattr(simulator.mp, "get_all_start_methods", lambda: ["spawn"])
+    runs.append(bk.run(art.path, spikes(24), engine_options=opts))
+    monkeypatch.setattr(simulator.os, "cpu_count", lambda: 1)
+    runs.append(bk.run(art.path, spikes(24), engine_options=opts))
+    assert pools == ["fork"]
+    first = runs[0].extra["monte_carlo"]
+    for r in runs[1:]:
+        assert r.extra["monte_carlo"] == first
+        assert all(np.array_equal(r.spikes[k], runs[0].spikes[k]) for k in runs[0].spikes)
+
+
 def test_report_lists_layers_and_design_rules(tmp_path):
     art = bk.compile(net(("LIF",), (200, 30)), "crossbar-rram", tmp_path / "a")
     console = Console(record=True, width=160)

@@ -1,5 +1,5 @@
 """Device draws against their stated models (the formulas typed here from the target files' sourced
-values, not read from the code): programming noise, write-verify, stuck-at rates, finite levels,
+values, not read from the code): the normals every draw is built from, programming noise, write-verify, stuck-at rates, finite levels,
 drift exponents, and reservoir weights drawn from the devices."""
 from __future__ import annotations
 
@@ -23,6 +23,26 @@ N = 200_000
 
 def dev(name):
     return dv.Device.from_dict(device_params(tg.load(name))["device"])
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_normals_follow_the_standard_normal_law(dtype):
+    n = 2_000_001  # odd: the last pair is cut
+    z = dv.normals(np.random.default_rng(0), n, dtype)
+    assert z.dtype == dtype and z.shape == (n,)
+    zd = z.astype(np.float64)
+    assert stats.kstest(zd, "norm").pvalue > 1e-3
+    assert abs(zd.mean()) < 5 / np.sqrt(n) and zd.var() == pytest.approx(1, abs=5 * np.sqrt(2 / n))
+    assert abs(stats.skew(zd)) < 5 * np.sqrt(6 / n) and abs(stats.kurtosis(zd)) < 5 * np.sqrt(24 / n)
+    for q in (1e-4, 1e-3, 0.1, 0.5, 0.9, 0.999, 0.9999):  # quantiles, within 5 binomial sigmas
+        k = np.sum(zd <= stats.norm.ppf(q))
+        assert abs(k - q * n) < 5 * np.sqrt(n * q * (1 - q)) + 1, q
+    # the two halves are the pairs' cosine and sine parts: uncorrelated, and z1^2 + z2^2 ~ Exp(mean 2)
+    h = (n + 1) // 2
+    a, b = zd[:h - 1], zd[h:]
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(h)
+    assert stats.kstest(a * a + b * b, "expon", args=(0, 2)).pvalue > 1e-3
+    assert np.abs(zd).max() <= np.sqrt(-2 * np.log(np.finfo(dtype).eps / 2)) + 1e-6
 
 
 @pytest.mark.parametrize("g_us", (2.0, 12.5, 23.0))
