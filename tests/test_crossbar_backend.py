@@ -194,11 +194,18 @@ def test_monte_carlo_is_seeded_and_reports_intervals(tmp_path):
     assert "accuracy" in a and 0 <= a["accuracy"]["mean"] <= 1
 
 
+def test_monte_carlo_refuses_labels_that_do_not_fit_the_batch_before_drawing(tmp_path, monkeypatch):
+    art = bk.compile(net(("LIF",), (24, 10)), "crossbar-pcm", tmp_path / "a", options={"effects": "all"})
+    calls = []
+    monkeypatch.setattr(simulator, "simulate", lambda *a, **k: calls.append(1))
+    with pytest.raises(UsageError, match="labels have 2 entries, the batch has 3 samples") as e:
+        bk.run(art.path, spikes(24), engine_options={"samples": 50, "labels": np.array([0, 1])})
+    assert e.value.where == "labels" and not calls
+
+
 def test_monte_carlo_draws_do_not_depend_on_where_they_run(tmp_path, monkeypatch):
     """Worker processes (the default), threads (where the process cannot fork) and one core give
     the same draws, bit for bit."""
-    from neurodeploy.backends.crossbar import simulator
-
     art = bk.compile(net(("LIF", "LIF"), (24, 40, 10)), "crossbar-pcm", tmp_path / "a", options={"effects": "all"})
     opts = {"samples": 7, "seed": 2, "drift_time": 60.0}
     pools = []

@@ -36,16 +36,30 @@ def interval(values) -> dict:
             "values": v.tolist()}
 
 
-def summarise(ideal, draws, outs, labels=None) -> dict:
-    ref = decisions(ideal, outs)
-    spike = [float(np.mean([np.mean((d.spikes[o] != 0) == (ideal.spikes[o] != 0)) for o in outs])) for d in draws]
-    dec = [float(np.mean(decisions(d, outs) == ref)) for d in draws]
-    out = {"samples": len(draws), "spike_agreement": interval(spike), "decision_agreement": interval(dec),
-           "seeds": [d.extra["seed"] for d in draws]}
+def check_labels(labels, batch: int) -> np.ndarray | None:
+    """The labels as one class per sample, refused before any draw runs if they do not fit the batch."""
+    if labels is None:
+        return None
+    y = np.asarray(labels).reshape(-1)
+    if y.size != batch:
+        raise UsageError(f"labels have {y.size} entries, the batch has {batch} samples", where="labels")
+    return y
+
+
+def score(ideal, draw, outs, labels=None) -> dict:
+    """One draw's statistics against the ideal run (and the labels): all a draw hands back."""
+    ref, got = decisions(ideal, outs), decisions(draw, outs)
+    s = {"spike": float(np.mean([np.mean((draw.spikes[o] != 0) == (ideal.spikes[o] != 0)) for o in outs])),
+         "decision": float(np.mean(got == ref)), "seed": draw.extra["seed"]}
     if labels is not None:
-        y = np.asarray(labels).reshape(-1)
-        if y.shape != ref.shape:
-            raise UsageError(f"labels have {y.size} entries, the batch has {ref.size} samples", where="labels")
-        out["ideal_accuracy"] = float(np.mean(ref == y))
-        out["accuracy"] = interval([float(np.mean(decisions(d, outs) == y)) for d in draws])
+        s["accuracy"] = float(np.mean(got == labels))
+    return s
+
+
+def summarise(ideal, scores: list[dict], outs, labels=None) -> dict:
+    out = {"samples": len(scores), "spike_agreement": interval([s["spike"] for s in scores]),
+           "decision_agreement": interval([s["decision"] for s in scores]), "seeds": [s["seed"] for s in scores]}
+    if labels is not None:
+        out["ideal_accuracy"] = float(np.mean(decisions(ideal, outs) == labels))
+        out["accuracy"] = interval([s["accuracy"] for s in scores])
     return out

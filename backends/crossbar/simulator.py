@@ -84,17 +84,19 @@ class Engine:
         if n < 1:
             raise UsageError(f"samples must be >= 1, got {samples!r}")
         outs = list(spec["outputs"].values())
+        y = montecarlo.check_labels(labels, B)
         cache = {}
         ideal = simulate(spec, arrays, xs, T, B, outs, (), t, None, cache)
-        keep = sorted(set(record) | set(outs))
 
-        def draw(k):
+        def draw(k, keep):
             return simulate(spec, arrays, xs, T, B, keep, eff, t, np.random.SeedSequence(seed, spawn_key=(k,)), cache)
 
-        draws = [draw(0)]  # fills the cache every draw shares before the workers copy it
-        draws += _map(draw, range(1, n))
-        summary = montecarlo.summarise(ideal, draws, outs, labels)
-        first = draws[0]
+        # Draw 0 keeps its traces and fills the cache every draw shares before the workers copy it;
+        # the others hand back their scores only.
+        first = draw(0, sorted(set(record) | set(outs)))
+        scores = [montecarlo.score(ideal, first, outs, y)]
+        scores += _map(lambda k: montecarlo.score(ideal, draw(k, outs), outs, y), range(1, n))
+        summary = montecarlo.summarise(ideal, scores, outs, y)
         first.extra["monte_carlo"] = {**summary, "seed": seed, "effects": list(eff), "drift_time": t}
         first.spikes = {k: v for k, v in first.spikes.items() if k in record}
         return first
