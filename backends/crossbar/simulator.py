@@ -108,8 +108,8 @@ ENGINE = Engine()
 def _map(fn, ks: range) -> list:
     """[fn(k) for k in ks] over the cores. Draws are independent (own generator each), so they run
     in forked worker processes, which inherit `fn` and the cache it closes over: threads spend
-    most of their time waiting for the GIL between NumPy's short per-chunk kernels (2 threads ran
-    the bench's draws 1.2x faster than one, 2 processes 1.8x). Threads where a process cannot fork
+    most of their time handing the GIL over between NumPy's short per-chunk kernels (on 2 cores, 2
+    threads ran a loop of them 1.2x faster than one, 2 processes 1.8x). Threads where a process cannot fork
     (no fork on the platform, or a daemonic process such as a Dask worker)."""
     workers = min(len(ks), os.cpu_count() or 1)
     if workers <= 1:
