@@ -204,8 +204,8 @@ def test_monte_carlo_refuses_labels_that_do_not_fit_the_batch_before_drawing(tmp
 
 
 def test_monte_carlo_draws_do_not_depend_on_where_they_run(tmp_path, monkeypatch):
-    """Worker processes (the default), threads (where the process cannot fork) and one core give
-    the same draws, bit for bit."""
+    """Worker processes (the default), threads (where the process cannot fork safely) and one core
+    give the same draws, bit for bit."""
     art = bk.compile(net(("LIF", "LIF"), (24, 40, 10)), "crossbar-pcm", tmp_path / "a", options={"effects": "all"})
     opts = {"samples": 7, "seed": 2, "drift_time": 60.0}
     pools = []
@@ -219,6 +219,9 @@ def test_monte_carlo_draws_do_not_depend_on_where_they_run(tmp_path, monkeypatch
     monkeypatch.setattr(simulator.os, "cpu_count", lambda: 2)
     runs = [bk.run(art.path, spikes(24), engine_options=opts)]
     assert pools == ["fork"]
+    monkeypatch.setattr(simulator.sys, "platform", "darwin")  # fork exists there, but is unsafe
+    runs.append(bk.run(art.path, spikes(24), engine_options=opts))
+    monkeypatch.setattr(simulator.sys, "platform", "linux")
     monkeypatch.setattr(simulator.mp, "get_all_start_methods", lambda: ["spawn"])
     runs.append(bk.run(art.path, spikes(24), engine_options=opts))
     monkeypatch.setattr(simulator.os, "cpu_count", lambda: 1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import cached_property
@@ -110,11 +111,12 @@ def _map(fn, ks: range) -> list:
     in forked worker processes, which inherit `fn` and the cache it closes over: threads spend
     most of their time handing the GIL over between NumPy's short per-chunk kernels (on 2 cores, 2
     threads ran a loop of them 1.2x faster than one, 2 processes 1.8x). Threads where a process cannot fork
-    (no fork on the platform, or a daemonic process such as a Dask worker)."""
+    safely: no fork on the platform or macOS (where Python calls fork unsafe), or a daemonic process
+    such as a Dask worker."""
     workers = min(len(ks), os.cpu_count() or 1)
     if workers <= 1:
         return [fn(k) for k in ks]
-    if "fork" in mp.get_all_start_methods() and not mp.current_process().daemon:
+    if sys.platform != "darwin" and "fork" in mp.get_all_start_methods() and not mp.current_process().daemon:
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_install, initargs=(fn,))
         with pool:
             return list(pool.map(_call, ks))
