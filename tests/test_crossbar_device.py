@@ -1,6 +1,7 @@
 """Device draws against their stated models (the formulas typed here from the target files' sourced
-values, not read from the code): the normals every draw is built from, programming noise, write-verify, stuck-at rates, finite levels,
-drift exponents, and reservoir weights drawn from the devices."""
+values, not read from the code): the normals every draw is built from, programming noise,
+write-verify, stuck-at rates, finite levels, drift exponents, and reservoir weights drawn from the
+devices."""
 from __future__ import annotations
 
 import nir
