@@ -11,7 +11,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEURODEPLOY_SHARED", REPO.parent / "shared"))
 REALDATA = SHARED / "realdata" / "nir-paper"
 LAVA_PYTHON = REPO / ".venv-lava" / "bin" / "python"
+BRIAN2_ENV = REPO / ".venv-brian2"  # built by `make brian2-env`; .done marks a complete build
 pytest_plugins = ["neurodeploy.hil.pytest_plugin"]  # --hil-port/--hil-target, the hil marker (tests/hil)
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose peer environment is missing, except under CI (`CI` set), where `make test`
+    builds every environment: there a missing peer is a set-up failure, not a silent skip."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason}; CI builds every peer environment, so this is a set-up failure")
+    pytest.skip(reason)
+
+
+def require_brian2() -> Path:
+    """The Brian2 peer environment's interpreter (Brian2 needs numpy < 2.3: its own venv)."""
+    if not (BRIAN2_ENV / ".done").exists():
+        unavailable(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env prints why)")
+    return BRIAN2_ENV / "bin" / "python"
 
 
 @pytest.fixture(scope="session")

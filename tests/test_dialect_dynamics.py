@@ -18,12 +18,11 @@ from neurodeploy.ops.dialect import STATES, STDPState
 from neurodeploy.semantics import Semantics
 from neurodeploy.sim.reference import simulate
 
+from conftest import require_brian2
 from peers import egru_torch, rwkv_torch, two_point_torch
 from test_dialect import port
 
 REPO = Path(__file__).resolve().parents[1]
-BRIAN2_ENV = REPO / ".venv-brian2"  # built by `make brian2-env`; .done marks a complete build
-BRIAN2_PYTHON = BRIAN2_ENV / "bin" / "python"
 SEM = Semantics()
 rng = np.random.default_rng(11)
 
@@ -197,12 +196,11 @@ STDP_CASES = {
 
 def brian2_weights(tmp_path, pre, post, w0, dt, params):
     """Brian2's weight trajectory (T, B, out, in) for these spike trains (tests/peers/stdp_brian2.py
-    run by the .venv-brian2 interpreter); skips when that environment is not built."""
-    if not (BRIAN2_ENV / ".done").exists():
-        pytest.skip(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env prints why)")
+    run by the .venv-brian2 interpreter); conftest.require_brian2 says what happens without it."""
+    python = require_brian2()
     src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
     np.savez(src, pre=pre, post=post, w0=w0, dt=dt, **params)
-    proc = subprocess.run([str(BRIAN2_PYTHON), str(REPO / "tests" / "peers" / "stdp_brian2.py"), str(src), str(dst)],
+    proc = subprocess.run([str(python), str(REPO / "tests" / "peers" / "stdp_brian2.py"), str(src), str(dst)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(dst)["w"]

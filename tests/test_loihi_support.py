@@ -1,7 +1,8 @@
 """Helpers shared by the Loihi tests: the Lava environment rule and small random NIR networks.
 
-Lava tests skip only where no Python 3.10 exists (Lava cannot be installed there); with Python
-3.10 present, a missing .venv-lava is a failure that says how to create it.
+Lava tests skip only where no Python 3.10 exists (Lava cannot be installed there), and never under
+CI (conftest.unavailable); with Python 3.10 present, a missing .venv-lava is a failure that says how
+to create it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from neurodeploy.ir import normalize
 from neurodeploy.semantics import Semantics
 
-from conftest import LAVA_PYTHON
+from conftest import LAVA_PYTHON, unavailable
 
 
 
@@ -33,7 +34,7 @@ def require_lava() -> Path:
     if LAVA_PYTHON.is_file():
         return LAVA_PYTHON
     if _python310() is None:
-        pytest.skip("no python3.10 on this machine: lava-nc 0.10 needs Python 3.10, the Lava engine cannot be built")
+        unavailable("no python3.10 on this machine: lava-nc 0.10 needs Python 3.10, the Lava engine cannot be built")
     pytest.fail("python3.10 is available but .venv-lava is missing: run `make lava-env`")
 
 

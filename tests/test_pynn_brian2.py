@@ -14,20 +14,19 @@ import pytest
 
 import neurodeploy.pynn as sim
 import pynn_scenarios
+from conftest import require_brian2
 
 REPO = Path(__file__).resolve().parents[1]
-BRIAN2_ENV = REPO / ".venv-brian2"
 CAM = REPO / "examples" / "hippocampal_cam"
 TOL = 1e-9
 
 
 def brian2(tmp_path, script, function, **kw):
-    """FUNCTION(pyNN.brian2 with the dialect, **kw) run by the Brian2 interpreter; skips without it."""
-    if not (BRIAN2_ENV / ".done").exists():
-        pytest.skip(f"Brian2 peer environment {BRIAN2_ENV} not built (make brian2-env)")
+    """FUNCTION(pyNN.brian2 with the dialect, **kw) run by the Brian2 interpreter (conftest.require_brian2)."""
+    python = require_brian2()
     args, dst = tmp_path / "args.json", tmp_path / "out.npz"
     args.write_text(json.dumps(kw))
-    proc = subprocess.run([str(BRIAN2_ENV / "bin" / "python"), str(REPO / "tests" / "peers" / "pynn_brian2.py"),
+    proc = subprocess.run([str(python), str(REPO / "tests" / "peers" / "pynn_brian2.py"),
                            str(script), function, str(args), str(dst)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -45,8 +45,6 @@ def test_an_unknown_name_is_refused_by_name(short):
 
 @pytest.mark.parametrize("target", ["loihi2", "crossbar-rram", "fpga-zcu102"])
 def test_other_targets_take_steps_and_records_per_run(target, tmp_path):
-    if bk.resolve(target)[0].backend not in bk.installed():
-        pytest.skip(f"{target} not installed")
     a = bk.compile(chain((12, 20, 8)), target, tmp_path / "a", options={"steps": "10"})
     res = bk.run(a.path, X, steps=30, record=["n0"])
     assert res.spikes["n0"].shape == (30, 2, 20) and res.v["n0"].shape == (30, 2, 20)

@@ -203,8 +203,6 @@ def test_tutorial_readout_runs_on_every_target_as_a_membrane(target, tmp_path):
     from neurodeploy import backend as bk
     from neurodeploy.cli import main
 
-    if bk.resolve(target)[0].backend not in bk.installed():
-        pytest.skip(f"{target} not installed")
     rng = np.random.default_rng(8)
     net = nn.Sequential(nn.Linear(6, 10), snn.Leaky(beta=0.875, reset_mechanism="zero", reset_delay=False),
                         nn.Linear(10, 3), snn.Leaky(beta=0.8, reset_mechanism="none")).double()
