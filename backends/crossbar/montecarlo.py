@@ -46,14 +46,18 @@ def check_labels(labels, batch: int) -> np.ndarray | None:
     return y
 
 
-def score(ideal, draw, outs, labels=None) -> dict:
-    """One draw's statistics against the ideal run (and the labels): all a draw hands back."""
-    ref, got = decisions(ideal, outs), decisions(draw, outs)
-    s = {"spike": float(np.mean([np.mean((draw.spikes[o] != 0) == (ideal.spikes[o] != 0)) for o in outs])),
-         "decision": float(np.mean(got == ref)), "seed": draw.extra["seed"]}
-    if labels is not None:
-        s["accuracy"] = float(np.mean(got == labels))
-    return s
+def scorer(ideal, outs, labels=None):
+    """draw -> its statistics against the ideal run (and the labels): all a draw hands back."""
+    ref = decisions(ideal, outs)
+
+    def score(draw) -> dict:
+        got = decisions(draw, outs)
+        s = {"spike": float(np.mean([np.mean((draw.spikes[o] != 0) == (ideal.spikes[o] != 0)) for o in outs])),
+             "decision": float(np.mean(got == ref)), "seed": draw.extra["seed"]}
+        if labels is not None:
+            s["accuracy"] = float(np.mean(got == labels))
+        return s
+    return score
 
 
 def summarise(ideal, scores: list[dict], outs, labels=None) -> dict:

@@ -95,8 +95,8 @@ class Engine:
         # Draw 0 keeps its traces and fills the cache every draw shares before the workers copy it;
         # the others hand back their scores only.
         first = draw(0, sorted(set(record) | set(outs)))
-        scores = [montecarlo.score(ideal, first, outs, y)]
-        scores += _map(lambda k: montecarlo.score(ideal, draw(k, outs), outs, y), range(1, n))
+        score = montecarlo.scorer(ideal, outs, y)
+        scores = [score(first)] + _map(lambda k: score(draw(k, outs)), range(1, n))
         summary = montecarlo.summarise(ideal, scores, outs, y)
         first.extra["monte_carlo"] = {**summary, "seed": seed, "effects": list(eff), "drift_time": t}
         first.spikes = {k: v for k, v in first.spikes.items() if k in record}
@@ -265,7 +265,7 @@ class Layer:
                     cur = np.where(cur > 0, cur * cur / (cur + delta), 0)
             if self.rng is not None:
                 sig = self.read_sigma * np.sqrt((xb * xb).sum(1))[:, None]
-                cur = cur + sig * dv.normals(self.rng, cur.size, cur.dtype).reshape(cur.shape)
+                cur = cur + sig * dv.normals(self.rng, cur.shape, cur.dtype)
             if self.adc:
                 code = np.rint(cur / self.lsb)
                 np.clip(code, 0, self.code_max, out=code)
