@@ -108,17 +108,17 @@ ENGINE = Engine()
 
 def _map(fn, ks: range) -> list:
     """[fn(k) for k in ks] over the cores. Draws are independent (own generator each), so they run
-    in forked worker processes, which inherit `fn` and the cache it closes over: threads spend
-    most of their time handing the GIL over between NumPy's short per-chunk kernels (on 2 cores, 2
-    threads ran a loop of them 1.2x faster than one, 2 processes 1.8x). Threads where a process cannot fork
-    safely: no fork on the platform or macOS (where Python calls fork unsafe), or a daemonic process
-    such as a Dask worker."""
+    in forked worker processes, which inherit `fn` and the cache it closes over: threads spend most
+    of their time handing the GIL over between NumPy's short per-chunk kernels (on 2 cores, 2
+    threads ran a loop of them 1.2x faster than one, 2 processes 1.8x). Threads where a process
+    cannot fork safely: no fork on the platform, macOS (where Python calls fork unsafe), or a
+    daemonic process such as a Dask worker."""
     workers = min(len(ks), os.cpu_count() or 1)
     if workers <= 1:
         return [fn(k) for k in ks]
     if sys.platform != "darwin" and "fork" in mp.get_all_start_methods() and not mp.current_process().daemon:
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_install, initargs=(fn,))
-        with pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_install,
+                                 initargs=(fn,)) as pool:
             return list(pool.map(_call, ks))
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, ks))
